@@ -1,0 +1,12 @@
+"""`memsyn pong`: not implemented yet."""
+
+from memsyn.errors import NotImplementedCommand
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("pong", help="(not implemented yet)")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    raise NotImplementedCommand("'memsyn pong' is not implemented in this version")
