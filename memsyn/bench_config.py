@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instruments.femto_dhpca100 import GAINS_V_PER_A, MODES
 from memsyn.errors import UsageError
 
 #: Backends a bench file can select.
@@ -28,8 +29,6 @@ DRIVERS = {
     "scope": "rs_rte1104",
 }
 
-AMPLIFIER_GAINS_V_PER_A = tuple(10.0**exponent for exponent in range(2, 9))
-AMPLIFIER_MODES = ("low_noise", "high_speed")
 AMPLIFIER_CONTROLS = ("manual", "luci10", "simulated")
 GENERATOR_LOADS = ("INF", "50")
 
@@ -49,7 +48,7 @@ _LIMIT_KEYS = {"max_voltage_v", "min_voltage_v", "max_current_a"}
 _INSTRUMENT_KEYS = {
     "smu": {"driver", "resource", "options"},
     "generator": {"driver", "resource", "output_load", "channel"},
-    "amplifier": {"driver", "control", "gain_v_per_a", "mode", "resource"},
+    "amplifier": {"driver", "control", "gain_v_per_a", "mode", "adapter_id"},
     "scope": {"driver", "resource", "current_channel", "voltage_channel"},
 }
 _SIM_KEYS = {"seed"}
@@ -317,10 +316,14 @@ def _validate_instruments(reader: _Reader, backend: str) -> dict[str, Instrument
 
 
 def _validate_amplifier(reader: _Reader, entry: dict, path: str, backend: str) -> dict[str, Any]:
+    mode = reader.string(entry, "mode", path, choices=MODES)
     gain = reader.number(entry, "gain_v_per_a", path)
-    if not any(math.isclose(gain, allowed, rel_tol=1e-9) for allowed in AMPLIFIER_GAINS_V_PER_A):
-        raise reader.fail(path, "gain_v_per_a", f"{gain:g} V/A is not a DHPCA-100 gain (1e2 ... 1e8, decades)")
-    mode = reader.string(entry, "mode", path, choices=AMPLIFIER_MODES)
+    allowed = GAINS_V_PER_A[mode]
+    if not any(math.isclose(gain, value, rel_tol=1e-9) for value in allowed):
+        listed = ", ".join(f"{value:g}" for value in allowed)
+        raise reader.fail(path, "gain_v_per_a",
+                          f"{gain:g} V/A is not a DHPCA-100 gain in {mode} mode (allowed: {listed})")
+
     default_control = "simulated" if backend == "sim" else "manual"
     control = reader.string(entry, "control", path, choices=AMPLIFIER_CONTROLS, required=False)
     control = control or default_control
@@ -328,7 +331,16 @@ def _validate_amplifier(reader: _Reader, entry: dict, path: str, backend: str) -
         raise reader.fail(path, "control", "\"simulated\" only works with backend = \"sim\"")
     if backend == "sim" and control != "simulated":
         raise reader.fail(path, "control", "the simulated bench needs control = \"simulated\" (or none)")
-    return {"gain_v_per_a": gain, "mode": mode, "control": control}
+
+    settings = {"gain_v_per_a": float(gain), "mode": mode, "control": control}
+    if "adapter_id" in entry:
+        adapter_id = entry["adapter_id"]
+        if control != "luci10":
+            raise reader.fail(path, "adapter_id", "only applies with control = \"luci10\"")
+        if isinstance(adapter_id, bool) or not isinstance(adapter_id, int) or adapter_id < 0:
+            raise reader.fail(path, "adapter_id", f"must be a non-negative integer, got {adapter_id!r}")
+        settings["adapter_id"] = adapter_id
+    return settings
 
 
 def default_bench_path() -> Path:

@@ -1,12 +1,90 @@
-"""`memsyn bench`: not implemented yet."""
+"""`memsyn bench check`: connect to every instrument of a bench and print its identification.
 
-from memsyn.errors import NotImplementedCommand
+No output is turned on: the check only opens the connections (as every command does),
+queries each instrument's identification and error queue, and closes them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from memsyn.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="(not implemented yet)")
-    parser.set_defaults(handler=run)
+    parser = subparsers.add_parser(
+        "bench", help="check the instruments of a bench",
+        description="Commands about the bench: the instruments, their addresses and limits.",
+    )
+    actions = parser.add_subparsers(dest="bench_command", metavar="ACTION")
+    check = actions.add_parser(
+        "check",
+        help="connect to every instrument and print its identification (outputs stay off)",
+        description=(
+            "Connect to every instrument of the bench file, print its identification and "
+            "the device limits, and report any instrument that does not answer. No output "
+            "is turned on."
+        ),
+    )
+    check.add_argument("--bench", metavar="FILE", type=Path, default=None,
+                       help="bench file (default: benches/sim.toml, the simulated bench)")
+    check.set_defaults(handler=run_check)
+    parser.set_defaults(handler=_missing_action)
 
 
-def run(args) -> int:
-    raise NotImplementedCommand("'memsyn bench' is not implemented in this version")
+def _missing_action(args) -> int:
+    raise UsageError("missing action: use 'memsyn bench check [--bench FILE]'")
+
+
+def run_check(args) -> int:
+    from memsyn.bench_config import default_bench_path, load_bench_config
+    from memsyn.bench_factory import open_bench
+
+    path = args.bench if args.bench is not None else default_bench_path()
+    config = load_bench_config(path)
+    bench = open_bench(config)
+    try:
+        print(f"bench {bench.name} ({bench.backend}) from {path}")
+        limits = bench.limits
+        print(f"  limits: {limits.min_voltage_v:g} V ... {limits.max_voltage_v:g} V at the device, "
+              f"current at most {limits.max_current_a:g} A")
+        failures = 0
+        for role, instrument in bench.instruments().items():
+            try:
+                identity = identify(instrument)
+            except Exception as error:  # noqa: BLE001 - report every instrument, then fail
+                log.error("%s of bench %s did not answer: %s", role, bench.name, error)
+                print(f"  {role:<10} FAILED: {error}")
+                failures += 1
+                continue
+            print(f"  {role:<10} {identity}")
+    finally:
+        bench.close()
+
+    if failures:
+        print(f"{failures} instrument(s) did not answer; check their addresses in {path}")
+        return 1
+    print("all instruments answered; no output was turned on")
+    return 0
+
+
+def identify(instrument) -> str:
+    """Return an instrument's identification, queried without changing any setting.
+
+    Uses ``identify()`` (the SMU), PyMeasure's ``id`` (``*IDN?``, the SCPI instruments) or,
+    for the amplifier, which has no read-back, the setting the driver last wrote. Reads the
+    error queue where the driver offers ``check_errors()``.
+    """
+    if hasattr(instrument, "identify"):
+        identity = instrument.identify()
+    elif hasattr(instrument, "setting") and hasattr(instrument, "control"):
+        return (f"{instrument.name}: no identification query; set to "
+                f"{instrument.setting.describe()} through {instrument.control.name}")
+    else:
+        identity = instrument.id
+    if hasattr(instrument, "check_errors"):
+        instrument.check_errors()
+    return str(identity).strip()

@@ -147,7 +147,7 @@ def test_bad_backend(tmp_path):
 def test_bad_amplifier_gain(tmp_path):
     message = error_for(tmp_path, VALID.replace("gain_v_per_a = 1e6", "gain_v_per_a = 3e6"))
     assert "instruments.amplifier.gain_v_per_a" in message
-    assert "1e2 ... 1e8" in message
+    assert "allowed: 100, 1000" in message
 
 
 def test_bad_amplifier_mode(tmp_path):
@@ -195,3 +195,15 @@ def test_missing_table(tmp_path):
     text = VALID.replace("[limits]\nmax_voltage_v = 4.0\nmin_voltage_v = -2.5\nmax_current_a = 1e-4\n", "")
     message = error_for(tmp_path, text)
     assert "[limits]" in message
+
+
+def test_gain_not_available_in_mode(tmp_path):
+    message = error_for(tmp_path, VALID.replace("gain_v_per_a = 1e6", "gain_v_per_a = 1e8"))
+    assert "low_noise" in message
+    assert "1e+08" in message
+
+
+def test_adapter_id_needs_luci10(tmp_path):
+    message = error_for(tmp_path, VALID.replace('mode = "low_noise"', 'mode = "low_noise"\nadapter_id = 2'))
+    assert "adapter_id" in message
+    assert "luci10" in message

@@ -1,0 +1,115 @@
+"""Long-term conductance levels, the minimum conductance G_min and the weight map.
+
+The long-term level of a pulse is its baseline: the mean conductance of the reads before
+it. A level's conductance is the mean of the baselines of its pulses. Its standard error
+is the larger of the scatter of those baselines (std / sqrt(n_pulses)) and the read noise
+propagated from the reads inside each baseline, so that a level measured by few pulses
+does not get an error bar below the read noise. Levels come from the long-term-levels file (column ``Level``). When
+a campaign has no such file, the short-term file's pulses give a single level 0.
+G_min is the lowest level and G_max the highest.
+
+Weight map. The network's simulated weights map to measured conductance linearly,
+
+    G_meas = g_min + siemens_per_weight_unit * G_sim,
+
+with ``siemens_per_weight_unit = df_step / 0.5``, because the network discretises updates
+to 0.5 weight units (published: a 1 nS step is 0.5 units, so 2 nS per unit).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fitting.errors import FitWarnings
+from fitting.results_files import ResultsFile
+from fitting.short_term import SIMULATED_DF_STEP, PulseResponse
+
+log = logging.getLogger(__name__)
+
+# Largest relative deviation of a read voltage from the median before it is flagged.
+READ_VOLTAGE_TOLERANCE = 0.01
+
+
+@dataclass
+class ConductanceLevel:
+    """One long-term level: baseline conductance and mean short-term response there."""
+
+    level: int
+    g_s: float
+    g_stderr_s: float | None
+    n_pulses: int
+    df_mean_s: float
+
+
+def levels_from_pulses(
+    pulses: list[PulseResponse], where: str, fit_warnings: FitWarnings
+) -> list[ConductanceLevel]:
+    """Return the levels found in ``pulses`` (level None counts as level 0), sorted by level.
+
+    A level with a single pulse has no stderr and is flagged.
+    """
+    by_level: dict[int, list[PulseResponse]] = {}
+    for pulse in pulses:
+        by_level.setdefault(pulse.level if pulse.level is not None else 0, []).append(pulse)
+
+    levels: list[ConductanceLevel] = []
+    for level, members in sorted(by_level.items()):
+        baselines = np.array([pulse.baseline_s for pulse in members])
+        stderr = None
+        if len(baselines) >= 2:
+            stderr = max(
+                float(baselines.std(ddof=1) / math.sqrt(len(baselines))),
+                _read_noise_stderr(members),
+            )
+        else:
+            fit_warnings.flag(
+                f"{where} level {level}",
+                "only one pulse, so the uncertainty of the level cannot be estimated",
+            )
+        levels.append(
+            ConductanceLevel(
+                level=level,
+                g_s=float(baselines.mean()),
+                g_stderr_s=stderr,
+                n_pulses=len(members),
+                df_mean_s=float(np.mean([pulse.df_s for pulse in members])),
+            )
+        )
+        log.info("level %d: G = %.4g S from %d pulses", level, levels[-1].g_s, len(members))
+    return levels
+
+
+def _read_noise_stderr(pulses: list[PulseResponse]) -> float:
+    """Return the error of the mean of the baselines that the read noise alone causes."""
+    variances = [
+        pulse.baseline_std_s**2 / pulse.n_baseline_reads
+        for pulse in pulses
+        if pulse.baseline_std_s is not None
+    ]
+    if not variances:
+        return 0.0
+    return math.sqrt(sum(variances)) / len(variances)
+
+
+def read_voltage_v(results: ResultsFile, fit_warnings: FitWarnings) -> float:
+    """Return the median read voltage of a file's rows; flag reads that stray from it by > 1 %."""
+    voltages = results.column("Voltage (V)")
+    voltages = voltages[np.isfinite(voltages)]
+    median = float(np.median(voltages))
+    deviation = float(np.max(np.abs(voltages - median)))
+    if median == 0 or deviation > READ_VOLTAGE_TOLERANCE * abs(median):
+        fit_warnings.flag(
+            f"{results.protocol} file {results.path.name}",
+            f"the read voltage varies from {voltages.min():.6g} V to {voltages.max():.6g} V "
+            f"(median {median:.6g} V); conductances read at different voltages do not compare",
+        )
+    return median
+
+
+def siemens_per_weight_unit(df_step_s: float) -> float:
+    """Return the conductance of one simulated weight unit: df_step / 0.5."""
+    return df_step_s / SIMULATED_DF_STEP

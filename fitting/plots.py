@@ -1,0 +1,164 @@
+"""One PNG per fit: the data, the model and the residuals (matplotlib, Agg renderer).
+
+Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg canvas, so
+nothing touches pyplot's global state or needs a display. Files written into the plot
+directory:
+
+* ``decay-bias<+V.VVV>V.png``: every repeat of the decay at one bias with its exponential fit;
+* ``lambda-sigmoid.png``: Lambda per bias with the sigmoid and the reachable range;
+* ``df-surface.png``: mean dF of the short-term table with the interpolation surface;
+* ``pulse-energy.png``: the power law E(dF) on log axes;
+* ``conductance-levels.png``: the long-term levels with G_min.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from fitting.campaign import CampaignFit
+from fitting.decay import BiasDecayPoint
+from fitting.decay_factor import sigmoid
+
+log = logging.getLogger(__name__)
+
+
+def write_fit_plots(fit: CampaignFit, directory: str | Path) -> list[Path]:
+    """Write every plot of a campaign fit into ``directory``; return the paths written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [_plot_decay(point, directory) for point in fit.decay.points]
+    written.append(_plot_sigmoid(fit, directory))
+    if fit.df_surface is not None:
+        written.append(_plot_df_surface(fit, directory))
+    written.append(_plot_pulse_energy(fit, directory))
+    written.append(_plot_levels(fit, directory))
+    log.info("wrote %d plots to %s", len(written), directory)
+    return written
+
+
+def _figure_with_residuals(title: str) -> tuple[Figure, object, object]:
+    figure = Figure(figsize=(6.4, 5.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    data_axes, residual_axes = figure.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    figure.suptitle(title)
+    residual_axes.axhline(0.0, color="0.5", linewidth=0.8)
+    return figure, data_axes, residual_axes
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def _plot_decay(point: BiasDecayPoint, directory: Path) -> Path:
+    figure, axes, residual_axes = _figure_with_residuals(
+        f"Decay at bias {point.bias_v:+.3g} V: tau = {point.tau_s:.4g} s"
+    )
+    for curve in point.curves:
+        positive = curve.time_s > 0
+        label = f"repeat {curve.repeat}" + ("" if curve.usable else " (left out)")
+        markers = axes.plot(curve.time_s[positive], curve.conductance_ns[positive], ".", label=label)
+        if curve.exponential is None:
+            continue
+        dense = np.geomspace(curve.time_s[positive].min(), curve.time_s.max(), 200)
+        axes.plot(dense, curve.exponential.eval(time_s=dense), "-", color=markers[0].get_color())
+        residual_axes.plot(
+            curve.time_s[positive], -curve.exponential.residual[positive], ".",
+            color=markers[0].get_color(),
+        )
+    axes.set_xscale("log")
+    axes.set_ylabel("Conductance (nS)")
+    axes.legend(fontsize="small")
+    residual_axes.set_xlabel("Time since pulse (s)")
+    residual_axes.set_ylabel("Residual (nS)")
+    return _save(figure, directory / f"decay-bias{point.bias_v:+.3f}V.png")
+
+
+def _plot_sigmoid(fit: CampaignFit, directory: Path) -> Path:
+    fitted = fit.sigmoid
+    decay = fit.document["decay"]
+    figure, axes, residual_axes = _figure_with_residuals(
+        f"Lambda per step of {decay['step_interval_s']['value']:g} s against bias"
+    )
+    errors = fitted.lambda_stderrs
+    axes.errorbar(fitted.bias_v, fitted.lambda_values, yerr=errors, fmt="o", label="from tau fits")
+    low, high = fitted.bias_range_v
+    dense = np.linspace(low, high, 200)
+    axes.plot(dense, sigmoid(dense, **fitted.values), "-", label="sigmoid fit")
+    for name in ("lambda_min", "lambda_max"):
+        axes.axhline(decay[name]["value"], color="0.6", linestyle="--", linewidth=0.8)
+    axes.set_ylabel("Lambda")
+    axes.legend()
+    residual = fitted.lambda_values - sigmoid(fitted.bias_v, **fitted.values)
+    residual_axes.errorbar(fitted.bias_v, residual, yerr=errors, fmt="o")
+    residual_axes.set_xlabel("Bias (V)")
+    residual_axes.set_ylabel("Residual")
+    return _save(figure, directory / "lambda-sigmoid.png")
+
+
+def _plot_df_surface(fit: CampaignFit, directory: Path) -> Path:
+    surface = fit.df_surface
+    figure, axes, residual_axes = _figure_with_residuals("Mean dF against pulse amplitude")
+    for width_s in np.unique(surface.widths_s):
+        chosen = surface.widths_s == width_s
+        errors = None if surface.df_stderrs_ns is None else surface.df_stderrs_ns[chosen]
+        bars = axes.errorbar(
+            surface.amplitudes_v[chosen], surface.df_means_ns[chosen], yerr=errors, fmt="o",
+            label=f"{width_s * 1e6:g} us",
+        )
+        dense = np.linspace(*surface.amplitude_range_v, 100)
+        model_ns = surface.predict_df(dense, np.full_like(dense, width_s)) * 1e9
+        axes.plot(dense, model_ns, "-", color=bars[0].get_color())
+        model_at_points = surface.predict_df(surface.amplitudes_v[chosen], surface.widths_s[chosen]) * 1e9
+        residual_axes.plot(
+            surface.amplitudes_v[chosen], surface.df_means_ns[chosen] / model_at_points - 1.0, "o",
+            color=bars[0].get_color(),
+        )
+    axes.set_yscale("log")
+    axes.set_ylabel("dF (nS)")
+    axes.legend(title="pulse width", fontsize="small")
+    residual_axes.set_xlabel("Pulse amplitude (V)")
+    residual_axes.set_ylabel("Relative residual")
+    return _save(figure, directory / "df-surface.png")
+
+
+def _plot_pulse_energy(fit: CampaignFit, directory: Path) -> Path:
+    power_law = fit.power_law
+    figure, axes, residual_axes = _figure_with_residuals(
+        f"Pulse energy: c = {power_law.c_j * 1e12:.3g} pJ, alpha = {power_law.alpha:.3g}"
+    )
+    df_ns = power_law.df_s * 1e9
+    axes.plot(df_ns, power_law.energy_j, "o", label="table cells")
+    dense = np.geomspace(df_ns.min(), df_ns.max(), 100)
+    axes.plot(dense, power_law.c_j * dense**power_law.alpha, "-", label="E = c (|dF| / 1 nS)^alpha")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_ylabel("Pulse energy (J)")
+    axes.legend()
+    residual_axes.plot(df_ns, -power_law.result.residual, "o")
+    residual_axes.set_xlabel("|dF| (nS)")
+    residual_axes.set_ylabel("ln(E / model)")
+    return _save(figure, directory / "pulse-energy.png")
+
+
+def _plot_levels(fit: CampaignFit, directory: Path) -> Path:
+    figure = Figure(figsize=(6.4, 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    levels = fit.levels
+    errors = [level.g_stderr_s * 1e9 if level.g_stderr_s is not None else 0.0 for level in levels]
+    axes.errorbar([level.level for level in levels], [level.g_s * 1e9 for level in levels], yerr=errors, fmt="o")
+    g_min = fit.document["conductance"]["g_min"]["value"] * 1e9
+    axes.axhline(g_min, color="0.6", linestyle="--", label=f"G_min = {g_min:.3g} nS")
+    axes.set_xlabel("Long-term level")
+    axes.set_ylabel("Conductance (nS)")
+    axes.set_title(f"Long-term levels ({fit.document['conductance']['levels_source']} file)")
+    axes.legend()
+    return _save(figure, directory / "conductance-levels.png")

@@ -1,0 +1,308 @@
+"""Behaviour shared by the SCPI drivers of the generator and the scope.
+
+``ScpiInstrument`` turns pyvisa I/O failures into ``InstrumentTimeout`` and
+``InstrumentConnectionError`` that name the instrument and the command, reads the SCPI
+error queue after settings and raises ``InstrumentError`` with the instrument's text,
+reads IEEE 488.2 binary blocks, and logs connecting and closing with the resource name.
+The helpers below (number formatting, strict validators, keyword replies) keep the
+command format of both drivers identical, which ``docs/scpi-commands.md`` describes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.generic_types import SCPIMixin
+from pyvisa.constants import StatusCode
+from pyvisa.errors import VisaIOError
+
+from instruments.errors import InstrumentConnectionError, InstrumentError, InstrumentTimeout
+from instruments.ieee488_block import BlockFormatError, read_block
+
+log = logging.getLogger(__name__)
+
+#: VISA status codes that mean the connection is gone or was never there.
+CONNECTION_STATUS_CODES = frozenset(
+    {
+        StatusCode.error_connection_lost,
+        StatusCode.error_resource_not_found,
+        StatusCode.error_invalid_resource_name,
+        StatusCode.error_invalid_object,
+        StatusCode.error_resource_busy,
+        StatusCode.error_io,
+        StatusCode.error_closing_failed,
+    }
+)
+
+
+def convert_io_error(instrument: str, command: str, error: BaseException) -> InstrumentError:
+    """Return the driver error for a pyvisa or socket failure during ``command``."""
+    if isinstance(error, VisaIOError):
+        if error.error_code == StatusCode.error_timeout:
+            return InstrumentTimeout(
+                instrument,
+                command,
+                "no reply before the VISA timeout; check that the instrument is on and "
+                "connected, and that it finished the previous operation",
+            )
+        if error.error_code in CONNECTION_STATUS_CODES:
+            return InstrumentConnectionError(
+                instrument,
+                command,
+                f"connection failed ({error.abbreviation}: {error.description}); check the "
+                "cable and the resource name, then reconnect",
+            )
+        return InstrumentError(
+            instrument, command, f"VISA error {error.abbreviation}: {error.description}"
+        )
+    return InstrumentConnectionError(
+        instrument, command, f"connection failed ({error}); check the cable and reconnect"
+    )
+
+
+def parse_error_reply(reply: str) -> tuple[int, str]:
+    """Split a ``SYST:ERR?`` reply such as ``-222,"Data out of range"`` into code and text."""
+    code_text, _, message = reply.strip().partition(",")
+    try:
+        code = int(code_text)
+    except ValueError:
+        raise ValueError(f"unreadable error-queue reply {reply!r}") from None
+    return code, message.strip().strip('"')
+
+
+def format_float(value: float) -> str:
+    """Write a number for a SCPI command with all its digits (``0.0001``, ``-0.6``)."""
+    return repr(float(value))
+
+
+def format_on_off(value: bool) -> str:
+    """Write a boolean for a SCPI command."""
+    return "ON" if value else "OFF"
+
+
+def parse_bool(reply) -> bool:
+    """Read a boolean reply: ``1``/``0`` or ``ON``/``OFF``."""
+    text = str(reply).strip().upper()
+    if text in ("1", "ON", "1.0"):
+        return True
+    if text in ("0", "OFF", "0.0"):
+        return False
+    raise ValueError(f"expected a boolean reply (1/0 or ON/OFF), got {reply!r}")
+
+
+def strict_finite_range(value, values):
+    """Validate a real number against ``values = (minimum, maximum)``; never clip.
+
+    Rejects booleans, NaN and infinities, so a typo cannot become a setting: a value of the
+    wrong type raises TypeError, one out of range ValueError.
+    """
+    minimum, maximum = values
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"expected a number from {minimum:g} to {maximum:g}, got {value!r}")
+    if not math.isfinite(value) or not minimum <= value <= maximum:
+        raise ValueError(f"value {value!r} is outside the range {minimum:g} to {maximum:g}")
+    return value
+
+
+def strict_int_range(value, values):
+    """Validate an integer against ``values = (minimum, maximum)``; never round or clip."""
+    minimum, maximum = values
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"expected an integer from {minimum} to {maximum}, got {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"value {value} is outside the range {minimum} to {maximum}")
+    return value
+
+
+def keyword_reply(short_forms: tuple[str, ...]) -> Callable[[str], str]:
+    """Return a reply parser that maps a keyword reply to one of ``short_forms``.
+
+    Instruments reply with the short form (``DCL``) or the long form (``DCLIMIT``) of a
+    keyword; both map to the short form. A reply that matches none is returned in upper
+    case, so the property's value mapping reports it.
+    """
+    by_length = sorted(short_forms, key=len, reverse=True)
+
+    def parse(reply) -> str:
+        text = str(reply).strip().strip('"').upper()
+        for short in by_length:
+            if text.startswith(short.upper()):
+                return short
+        return text
+
+    return parse
+
+
+def send_setting(target, command: str) -> None:
+    """Write a setting to an instrument or channel, then raise if the error queue is not empty."""
+    target.write(command)
+    target.check_set_errors()
+
+
+class ScpiInstrument(SCPIMixin, Instrument):
+    """A PyMeasure SCPI instrument whose I/O failures become driver errors.
+
+    Every write records the command, so a timeout, a lost connection or an entry in the
+    error queue names the command that caused it. ``check_set_errors`` (called after
+    every setting) raises ``InstrumentError`` when the instrument reports an error.
+    """
+
+    #: Bytes that follow a binary block in a reply: the IEEE 488.2 response terminator.
+    block_terminator = b"\n"
+    #: Largest number of ``SYST:ERR?`` reads before the queue is considered stuck.
+    max_error_queue_reads = 50
+
+    def __init__(self, adapter, name: str, **kwargs):
+        try:
+            super().__init__(adapter, name, **kwargs)
+        except (VisaIOError, OSError) as error:
+            raise convert_io_error(name, f"open {adapter!r}", error) from error
+        self._last_command = ""
+        log.info("%s connected (resource %s)", self.name, self.resource_name)
+
+    @property
+    def resource_name(self) -> str:
+        """Get the VISA resource name of the connection (str; the adapter type if none)."""
+        connection = getattr(self.adapter, "connection", None)
+        for candidate in (
+            getattr(self.adapter, "resource_name", None),
+            getattr(connection, "resource_name", None),
+        ):
+            if isinstance(candidate, str):
+                return candidate
+        return type(self.adapter).__name__
+
+    # ---- I/O with error conversion --------------------------------------------------
+
+    @contextmanager
+    def _io_errors(self, command: str) -> Iterator[None]:
+        try:
+            yield
+        except (VisaIOError, OSError) as error:
+            converted = convert_io_error(self.name, command, error)
+            log.error("%s", converted)
+            raise converted from error
+
+    def write(self, command: str, **kwargs) -> None:
+        self._last_command = command
+        with self._io_errors(command):
+            super().write(command, **kwargs)
+
+    def write_bytes(self, content: bytes, **kwargs) -> None:
+        command = _describe_binary_message(content)
+        self._last_command = command
+        with self._io_errors(command):
+            super().write_bytes(content, **kwargs)
+
+    def read(self, **kwargs) -> str:
+        with self._io_errors(self._last_command):
+            return super().read(**kwargs)
+
+    def read_bytes(self, count: int, **kwargs) -> bytes:
+        with self._io_errors(self._last_command):
+            return super().read_bytes(count, **kwargs)
+
+    def read_binary_block(self) -> bytes:
+        """Read one IEEE 488.2 block reply and its terminator; return the payload."""
+        command = self._last_command
+        try:
+            payload = read_block(self.read_bytes)
+        except BlockFormatError as error:
+            raise InstrumentError(self.name, command, f"invalid binary reply: {error}") from error
+        if self.block_terminator:
+            terminator = self.read_bytes(len(self.block_terminator))
+            if terminator != self.block_terminator:
+                raise InstrumentError(
+                    self.name,
+                    command,
+                    f"expected {self.block_terminator!r} after the binary block, got "
+                    f"{terminator!r}; the reply is longer than its block header says",
+                )
+        return payload
+
+    @contextmanager
+    def visa_timeout(self, timeout_s: float) -> Iterator[None]:
+        """Raise the connection's VISA timeout to ``timeout_s`` seconds for a block of code.
+
+        Adapters without a ``connection.timeout`` (in milliseconds, as pyvisa has it) are
+        left alone.
+        """
+        connection = getattr(self.adapter, "connection", None)
+        if connection is None or not hasattr(connection, "timeout"):
+            yield
+            return
+        previous = connection.timeout
+        connection.timeout = timeout_s * 1000.0
+        try:
+            yield
+        finally:
+            connection.timeout = previous
+
+    def device_clear(self) -> None:
+        """Send a VISA device clear, which discards pending replies; failures are logged."""
+        connection = getattr(self.adapter, "connection", None)
+        clear = getattr(connection, "clear", None)
+        if clear is None:
+            log.warning("%s: the adapter offers no device clear", self.name)
+            return
+        try:
+            clear()
+        except (VisaIOError, OSError) as error:
+            log.error("%s: device clear failed: %s", self.name, error)
+
+    def close(self) -> None:
+        """Close the connection; a failure raises ``InstrumentConnectionError``."""
+        log.info("%s closing connection (resource %s)", self.name, self.resource_name)
+        with self._io_errors("close"):
+            self.adapter.close()
+
+    # ---- error queue ----------------------------------------------------------------
+
+    def check_errors(self) -> list[tuple[int, str]]:
+        """Read the error queue until it is empty; return and log the entries.
+
+        Each entry is ``(code, message)``. Raises ``InstrumentError`` if a reply cannot be
+        read or the queue is still not empty after ``max_error_queue_reads`` reads.
+        """
+        errors: list[tuple[int, str]] = []
+        for _ in range(self.max_error_queue_reads):
+            reply = self.ask("SYST:ERR?")
+            try:
+                code, message = parse_error_reply(reply)
+            except ValueError as error:
+                raise InstrumentError(self.name, "SYST:ERR?", str(error)) from error
+            if code == 0:
+                return errors
+            log.error("%s reported error %d, %r", self.name, code, message)
+            errors.append((code, message))
+        raise InstrumentError(
+            self.name,
+            "SYST:ERR?",
+            f"the error queue was not empty after {self.max_error_queue_reads} reads "
+            f"(first entries: {errors[:3]}); clear it with *CLS and check the instrument",
+        )
+
+    def check_set_errors(self) -> list[tuple[int, str]]:
+        """Read the error queue after a setting and raise if the instrument reported errors."""
+        command = self._last_command
+        errors = self.check_errors()
+        if errors:
+            text = "; ".join(f'{code},"{message}"' for code, message in errors)
+            raise InstrumentError(self.name, command, f"instrument reported {text}")
+        return errors
+
+    def check_get_errors(self) -> list[tuple[int, str]]:
+        """Read the error queue after a query and raise if the instrument reported errors."""
+        return self.check_set_errors()
+
+
+def _describe_binary_message(content: bytes) -> str:
+    """Describe a message with a binary block for logs and errors: header text, block size."""
+    header, _, _ = bytes(content).partition(b"#")
+    text = header.decode("ascii", errors="replace")
+    return f"{text}#<binary block, {len(content)} bytes in message>"

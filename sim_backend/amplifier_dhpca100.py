@@ -1,0 +1,144 @@
+"""The simulated FEMTO DHPCA-100 current amplifier and the control lines that set it.
+
+The real ``FemtoDHPCA100`` driver writes its control word to a ``DigitalOutput``; here that
+``DigitalOutput`` is ``SimulatedControlLines``, which decodes the word with the driver's
+published coding (``instruments.femto_dhpca100.decode_control_bits``) and sets the
+simulated amplifier. So the gain in a bench file reaches the simulation only through the
+driver, as it reaches the real amplifier.
+
+Signal path: ``output = -gain * I`` (the DHPCA-100 inverts), through a first-order
+low-pass at the bandwidth of the present setting (the driver's table, capped by the
+bandwidth limit filter), then white output noise and clipping at the output swing, both
+added when the scope samples the output. AC coupling is not simulated (the device reads
+need DC coupling).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+from scipy.signal import lfilter
+
+from instruments.errors import InstrumentConnectionError, InstrumentError, InstrumentTimeout
+from instruments.femto_dhpca100 import (
+    BANDWIDTH_HZ,
+    BANDWIDTH_LIMIT_HZ,
+    CONTROL_WIDTH,
+    OUTPUT_SWING_V,
+    AmplifierSetting,
+    decode_control_bits,
+)
+from sim_backend.faults import FaultInjector, FaultKind
+
+log = logging.getLogger(__name__)
+
+#: Input-referred current noise density of the simulated amplifier, in A/sqrt(Hz), by mode.
+# NOTE: a simulator assumption of the order FEMTO quotes for its low-noise current
+# amplifiers at high gain, not a DHPCA-100 data-sheet figure; the real density falls with
+# gain and should come from the data sheet once it is at hand.
+CURRENT_NOISE_DENSITY_A_PER_SQRT_HZ = {"low_noise": 4.3e-15, "high_speed": 13e-15}
+
+
+class SimulatedDHPCA100:
+    """Gain, bandwidth, noise and output clipping of a DHPCA-100, as set by its control word."""
+
+    def __init__(self, rng: np.random.Generator, output_swing_v: float = OUTPUT_SWING_V):
+        self.rng = rng
+        self.output_swing_v = float(output_swing_v)
+        self.setting = AmplifierSetting(1e6, "low_noise")
+        self.overloaded = False
+
+    @property
+    def gain_v_per_a(self) -> float:
+        """Transimpedance gain of the present setting, in V/A."""
+        return self.setting.gain_v_per_a
+
+    @property
+    def bandwidth_hz(self) -> float:
+        """-3 dB bandwidth of the present setting, in Hz."""
+        full = BANDWIDTH_HZ[self.setting.mode][self.setting.gain_v_per_a]
+        return min(full, BANDWIDTH_LIMIT_HZ[self.setting.bandwidth_limit])
+
+    def apply_control_word(self, bits: int) -> None:
+        """Take the setting that the control word selects (raises ValueError if none)."""
+        self.setting = decode_control_bits(bits)
+        log.debug("simulated DHPCA-100 set to %s", self.setting.describe())
+
+    def respond(self, current_a: np.ndarray, dt_s: float, previous_output_v: float | None) -> np.ndarray:
+        """Return the noise-free output for contiguous current samples ``dt_s`` apart.
+
+        ``previous_output_v`` is the output just before the first sample; None means the
+        amplifier had settled on the first sample's current.
+        """
+        target = -self.gain_v_per_a * np.asarray(current_a, dtype=float)
+        tau_s = 1.0 / (2.0 * math.pi * self.bandwidth_hz)
+        decay = math.exp(-dt_s / tau_s)
+        if decay < 1e-12:
+            return target
+        start = target[0] if previous_output_v is None else previous_output_v
+        output, _ = lfilter([1.0 - decay], [1.0, -decay], target, zi=[decay * start])
+        return output
+
+    def output_noise_rms_v(self) -> float:
+        """Return the rms output noise over the amplifier bandwidth, in volts."""
+        density = CURRENT_NOISE_DENSITY_A_PER_SQRT_HZ[self.setting.mode]
+        noise_bandwidth_hz = math.pi / 2.0 * self.bandwidth_hz  # first-order low-pass
+        return density * math.sqrt(noise_bandwidth_hz) * self.gain_v_per_a
+
+    def finish_output(self, output_v: np.ndarray) -> np.ndarray:
+        """Add output noise and clip at the swing; latch the overload flag if it clipped."""
+        noisy = output_v + self.output_noise_rms_v() * self.rng.standard_normal(output_v.size)
+        self.overloaded = bool(np.any(np.abs(noisy) >= self.output_swing_v))
+        return np.clip(noisy, -self.output_swing_v, self.output_swing_v)
+
+
+class SimulatedControlLines:
+    """``DigitalOutput`` whose lines set the simulated amplifier (for the real driver).
+
+    ``read_overload`` returns whether the amplifier output clipped in the latest scope
+    acquisition. Faults: TIMEOUT raises ``InstrumentTimeout``, CONNECTION_LOST
+    ``InstrumentConnectionError`` and INSTRUMENT_ERROR ``InstrumentError``, each naming
+    the call; the word is not applied then.
+    """
+
+    def __init__(self, amplifier: SimulatedDHPCA100, faults: FaultInjector,
+                 name: str = "simulated control lines"):
+        self.name = name
+        self.width = CONTROL_WIDTH
+        self.amplifier = amplifier
+        self.faults = faults
+        self.bits: int | None = None
+        self.closed = False
+
+    def write_bits(self, bits: int, description: str) -> None:
+        """Apply the control word to the simulated amplifier."""
+        self._check_fault(f"write_bits({bits:#04x})")
+        try:
+            self.amplifier.apply_control_word(bits)
+        except ValueError as error:
+            raise InstrumentError(self.name, f"write_bits({bits:#04x})", str(error)) from error
+        self.bits = bits
+        log.debug("%s: control word %#04x (%s)", self.name, bits, description)
+
+    def read_overload(self) -> bool:
+        """Return True if the amplifier output clipped in the latest scope acquisition."""
+        self._check_fault("read_overload()")
+        return self.amplifier.overloaded
+
+    def close(self) -> None:
+        """Mark the lines released; safe to call twice."""
+        self.closed = True
+
+    def _check_fault(self, call: str) -> None:
+        if self.closed:
+            raise InstrumentConnectionError(self.name, call, "control lines were closed")
+        fault = self.faults.next_command()
+        if fault is None:
+            return
+        if fault.kind is FaultKind.TIMEOUT:
+            raise InstrumentTimeout(self.name, call, "control interface did not respond (injected timeout)")
+        if fault.kind is FaultKind.CONNECTION_LOST:
+            raise InstrumentConnectionError(self.name, call, "control interface lost (injected fault)")
+        raise InstrumentError(self.name, call, f"{fault.error_code},{fault.error_message} (injected fault)")

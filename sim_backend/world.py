@@ -1,0 +1,326 @@
+"""The simulated bench's physical world: wiring, virtual time and the device under test.
+
+Wiring (as in the published setup): SMU and generator channel 1 both drive the Pt
+electrode, so the device voltage is the SMU output (while enabled) plus the generator's
+open-circuit output (while on); the device current flows from Ti into the current
+amplifier, whose output goes to scope channel 1; scope channel 2 monitors the Pt voltage.
+
+Time engine. Time advances only through ``advance_to`` (called by ``VirtualClock.sleep``,
+SMU acquisitions, generator bursts and scope waits). The interval up to the target time is
+cut at every point where a source changes (an SMU sweep step, a burst start or end) or the
+scope has an event (auto trigger, end of a capture window). Each piece is either
+
+* constant: the voltage does not change, so the device is advanced lazily with the
+  closed-form ``MemristorModel.hold``. Constant pieces are queued ("deferred") and only
+  turned into samples where a recorder needs them: the scope (its pre-trigger history
+  and capture window) or a running SMU acquisition (its points);
+* sampled: a generator waveform is running, so the voltage is sampled finely enough to
+  resolve it and the device is advanced with ``MemristorModel.apply``.
+
+Realised samples are kept as ``Block`` objects for as long as a recorder needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from sim_backend.virtual_clock import VirtualClock
+
+log = logging.getLogger(__name__)
+
+#: Largest number of samples processed in one piece; longer running waveforms are chunked.
+MAX_SAMPLES_PER_PIECE = 2_000_000
+#: Largest number of samples a constant piece is realised with for a recorder.
+MAX_SAMPLES_PER_RECORDING = 4_000_000
+#: Largest number of samples one wait may need before the simulator rejects it.
+MAX_SAMPLES_PER_WAIT = 200_000_000
+#: Deferred constant pieces kept before the oldest are committed to the device.
+MAX_DEFERRED_PIECES = 256
+
+
+class SimulationLimitError(RuntimeError):
+    """A request that the simulator cannot compute in reasonable time or memory."""
+
+
+@dataclass
+class Block:
+    """Realised samples: sample k covers ``[t0_s + k dt_s, t0_s + (k + 1) dt_s)``."""
+
+    t0_s: float
+    dt_s: float
+    voltage_v: np.ndarray
+    current_a: np.ndarray
+    amplifier_v: np.ndarray
+
+    @property
+    def end_s(self) -> float:
+        """End of the last sample interval, in seconds."""
+        return self.t0_s + self.dt_s * self.voltage_v.size
+
+    def times_s(self) -> np.ndarray:
+        """Start time of every sample interval."""
+        return self.t0_s + self.dt_s * np.arange(self.voltage_v.size)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """What a source outputs from a given time until ``until_s``: a constant level, or a
+    waveform computed by ``sampler(t0_s, count, dt_s)`` (interval means, absolute times)."""
+
+    until_s: float
+    level_v: float = 0.0
+    sampler: Callable[[float, int, float], np.ndarray] | None = None
+    dt_s: float = math.inf
+
+
+@dataclass(frozen=True)
+class Interest:
+    """A time window in which a recorder needs samples at most ``dt_s`` apart."""
+
+    start_s: float
+    end_s: float
+    dt_s: float
+
+
+class SimulatedWorld:
+    """Device, wiring and time of one simulated bench.
+
+    ``generator``, ``smu``, ``scope`` and ``amplifier`` are the simulated instruments;
+    the factory attaches them with ``attach`` after building them around this world.
+    """
+
+    def __init__(self, device, clock: VirtualClock):
+        self.device = device
+        self.clock = clock
+        self.generator = None
+        self.smu = None
+        self.scope = None
+        self.amplifier = None
+        self.faults = None
+        self.max_device_voltage_v = 0.0
+        self.min_device_voltage_v = 0.0
+        self._deferred: list[tuple[float, float, float]] = []
+        self._blocks: list[Block] = []
+        self._last_voltage_v = 0.0
+        self._amplifier_state: tuple[float, float] | None = None
+        clock.bind(self._sleep)
+
+    def attach(self, generator, smu, scope, amplifier, faults) -> None:
+        """Connect the simulated instruments (see the module docstring for the wiring)."""
+        self.generator = generator
+        self.smu = smu
+        self.scope = scope
+        self.amplifier = amplifier
+        self.faults = faults
+
+    # ------------------------------------------------------------------ sources
+
+    def device_segment(self, time_s: float) -> Segment:
+        """Return the device voltage from ``time_s`` on: SMU output plus generator channel 1."""
+        smu_level_v, smu_until_s = self.smu.output_at(time_s)
+        generator = self.generator.device_segment(time_s)
+        until_s = min(smu_until_s, generator.until_s)
+        if generator.sampler is None:
+            return Segment(until_s, level_v=smu_level_v + generator.level_v)
+
+        def sampler(t0_s: float, count: int, dt_s: float) -> np.ndarray:
+            return smu_level_v + generator.sampler(t0_s, count, dt_s)
+
+        return Segment(until_s, sampler=sampler, dt_s=generator.dt_s)
+
+    def present_voltage_v(self) -> float:
+        """Return the device voltage now, as far as it is constant (else the latest sample)."""
+        segment = self.device_segment(self.clock.now())
+        if segment.sampler is None:
+            return segment.level_v
+        return self._last_voltage_v
+
+    # ------------------------------------------------------------------ time
+
+    def _sleep(self, duration_s: float) -> None:
+        self.advance_to(self.clock.now() + duration_s)
+
+    def advance_to(self, end_s: float, stop: Callable[[], bool] | None = None) -> None:
+        """Let time run until ``end_s`` (or until ``stop()`` turns true after a piece)."""
+        self._check_wait_cost(end_s)
+        guard = 0
+        while self.clock.now() < end_s:
+            if stop is not None and stop():
+                return
+            now_s = self.clock.now()
+            segment = self.device_segment(now_s)
+            boundary_s = min(end_s, segment.until_s, self.scope.next_event_s(now_s))
+            if boundary_s <= now_s:
+                # An event falls exactly on now: handle it and look again.
+                self._handle_scope_events()
+                guard += 1
+                if guard > 1000:
+                    raise RuntimeError(f"simulated time is stuck at {now_s} s")
+                continue
+            guard = 0
+            if segment.sampler is None:
+                self._run_constant(segment.level_v, now_s, boundary_s)
+            else:
+                self._run_sampled(segment, now_s, boundary_s)
+            self._handle_scope_events()
+
+    def _check_wait_cost(self, end_s: float) -> None:
+        """Reject a wait whose running waveform would need more samples than the simulator allows."""
+        now_s = self.clock.now()
+        segment = self.device_segment(now_s)
+        if segment.sampler is None or end_s - now_s <= 0:
+            return
+        samples = (min(end_s, segment.until_s) - now_s) / segment.dt_s
+        if samples > MAX_SAMPLES_PER_WAIT:
+            raise SimulationLimitError(
+                f"waiting {end_s - now_s:g} s with the generator running a waveform that needs "
+                f"{segment.dt_s:g} s samples would take {samples:.3g} samples (limit "
+                f"{MAX_SAMPLES_PER_WAIT:.0e}); use burst mode or turn the output off while waiting"
+            )
+
+    def _run_constant(self, voltage_v: float, start_s: float, end_s: float) -> None:
+        if voltage_v != self._last_voltage_v:
+            self.scope.on_voltage_step(start_s, self._last_voltage_v, voltage_v)
+        self._deferred.append((start_s, end_s - start_s, voltage_v))
+        self._last_voltage_v = voltage_v
+        self._note_extremes(voltage_v, voltage_v)
+        self.clock.advance_to(end_s)
+        if len(self._deferred) > MAX_DEFERRED_PIECES:
+            self._commit_old_deferred()
+
+    def _run_sampled(self, segment: Segment, start_s: float, end_s: float) -> None:
+        dt_s = segment.dt_s
+        recording_dt_s = self.scope.sample_interval_s() if self.scope.is_recording() else math.inf
+        if recording_dt_s < dt_s and (end_s - start_s) / recording_dt_s <= MAX_SAMPLES_PER_PIECE:
+            dt_s = recording_dt_s
+
+        count = max(1, math.ceil((end_s - start_s) / dt_s - 1e-9))
+        dt_s = (end_s - start_s) / count
+        chunk_start_s = start_s
+        for first in range(0, count, MAX_SAMPLES_PER_PIECE):
+            chunk = min(MAX_SAMPLES_PER_PIECE, count - first)
+            chunk_end_s = end_s if first + chunk == count else start_s + (first + chunk) * dt_s
+            voltage = segment.sampler(chunk_start_s, chunk, dt_s)
+            self._play(voltage, chunk_start_s, dt_s)
+            self.clock.advance_to(chunk_end_s)
+            self._handle_scope_events()
+            chunk_start_s = chunk_end_s
+
+    def _play(self, voltage: np.ndarray, start_s: float, dt_s: float) -> None:
+        """Apply sampled voltages to the device and hand the samples to the recorders."""
+        self._realise_deferred()
+        current = self.device.apply(voltage, dt_s)
+        block = Block(start_s, dt_s, voltage, current, self._amplify(current, start_s, dt_s))
+        self._note_extremes(float(voltage.min()), float(voltage.max()))
+        sync_times = self.generator.sync_times(start_s, block.end_s)
+        self.scope.inspect_block(block, self._last_voltage_v, sync_times)
+        self._last_voltage_v = float(voltage[-1])
+        self._keep(block)
+
+    # ------------------------------------------------------------------ deferred pieces
+
+    def _interests(self) -> list[Interest]:
+        interests = []
+        for recorder in (self.scope, self.smu):
+            interest = recorder.interest(self.clock.now())
+            if interest is not None:
+                interests.append(interest)
+        return interests
+
+    def realise(self) -> None:
+        """Bring the device up to the present time, sampling what the recorders need."""
+        self._realise_deferred()
+
+    def _realise_deferred(self) -> None:
+        if not self._deferred:
+            return
+        interests = self._interests()
+        pieces, self._deferred = self._deferred, []
+        for start_s, duration_s, voltage_v in pieces:
+            self._realise_piece(start_s, start_s + duration_s, voltage_v, interests)
+
+    def _commit_old_deferred(self) -> None:
+        """Hold the oldest deferred pieces that no recorder can need any more."""
+        horizon_s = min((interest.start_s for interest in self._interests()), default=math.inf)
+        keep_from = 0
+        for index, (start_s, duration_s, voltage_v) in enumerate(self._deferred):
+            if start_s + duration_s > horizon_s or index >= len(self._deferred) - 1:
+                break
+            self.device.hold(voltage_v, duration_s)
+            self._amplifier_state = None
+            keep_from = index + 1
+        self._deferred = self._deferred[keep_from:]
+
+    def _realise_piece(self, start_s: float, end_s: float, voltage_v: float,
+                       interests: list[Interest]) -> None:
+        """Advance the device over one constant piece: samples where needed, hold elsewhere."""
+        cuts = {start_s, end_s}
+        for interest in interests:
+            for edge in (interest.start_s, interest.end_s):
+                if start_s < edge < end_s:
+                    cuts.add(edge)
+        edges = sorted(cuts)
+        for left_s, right_s in zip(edges[:-1], edges[1:]):
+            middle_s = 0.5 * (left_s + right_s)
+            dt_s = min(
+                (interest.dt_s for interest in interests
+                 if interest.start_s <= middle_s < interest.end_s),
+                default=None,
+            )
+            if dt_s is None:
+                self.device.hold(voltage_v, right_s - left_s)
+                self._amplifier_state = None
+                continue
+            count = max(1, math.ceil((right_s - left_s) / dt_s - 1e-9))
+            count = min(count, MAX_SAMPLES_PER_RECORDING)
+            step_s = (right_s - left_s) / count
+            voltage = np.full(count, voltage_v)
+            current = self.device.apply(voltage, step_s)
+            self._keep(Block(left_s, step_s, voltage, current, self._amplify(current, left_s, step_s)))
+
+    # ------------------------------------------------------------------ amplifier and blocks
+
+    def _amplify(self, current: np.ndarray, start_s: float, dt_s: float) -> np.ndarray:
+        """Return the amplifier output for contiguous samples, continuing its filter state."""
+        previous = None
+        if self._amplifier_state is not None:
+            end_s, output_v = self._amplifier_state
+            if math.isclose(end_s, start_s, rel_tol=0.0, abs_tol=1e-9 * max(dt_s, 1e-12) + 1e-15):
+                previous = output_v
+        output = self.amplifier.respond(current, dt_s, previous)
+        self._amplifier_state = (start_s + dt_s * current.size, float(output[-1]))
+        return output
+
+    def _keep(self, block: Block) -> None:
+        """Store a block while a recorder needs it and drop blocks no recorder needs."""
+        interests = self._interests()
+        if not interests:
+            self._blocks.clear()
+            return
+        self._blocks.append(block)
+        horizon_s = min(interest.start_s for interest in interests)
+        while self._blocks and self._blocks[0].end_s <= horizon_s:
+            self._blocks.pop(0)
+
+    def blocks_between(self, start_s: float, end_s: float) -> list[Block]:
+        """Return the kept blocks that overlap ``[start_s, end_s)``, in time order."""
+        return [block for block in self._blocks if block.end_s > start_s and block.t0_s < end_s]
+
+    def _note_extremes(self, low_v: float, high_v: float) -> None:
+        self.max_device_voltage_v = max(self.max_device_voltage_v, high_v)
+        self.min_device_voltage_v = min(self.min_device_voltage_v, low_v)
+
+    # ------------------------------------------------------------------ scope events
+
+    def _handle_scope_events(self) -> None:
+        """Fire the scope's auto trigger and complete its capture when their time has come."""
+        now_s = self.clock.now()
+        self.scope.handle_time(now_s)
+        if self.scope.capture_due(now_s):
+            self._realise_deferred()
+            self.scope.complete_capture(self)

@@ -1,0 +1,117 @@
+"""PNG figures of a synaptic energy estimate, drawn with matplotlib's Agg canvas.
+
+Figures are built on ``matplotlib.figure.Figure`` directly, without pyplot, so drawing
+them changes no global backend or state.
+"""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+HISTOGRAM_FIGURE = "energy-histograms.png"
+MAX_SYNAPSE_FIGURE = "energy-max-synapse.png"
+COMPARISON_FIGURE = "energy-comparison.png"
+
+
+def write_figures(out_dir: Path, results: dict, synapses, replay, times, device) -> list[Path]:
+    """Draw the histogram, max-synapse and comparison figures into ``out_dir``.
+
+    ``synapses``, ``replay``, ``times`` and ``device`` are the SynapseEnergies,
+    ReplayResult, TimeBases and EnergyDevice of ``stpn.energy``; returns the written paths.
+    """
+    paths = [
+        _plot_histograms(out_dir / HISTOGRAM_FIGURE, synapses),
+        _plot_max_synapse(out_dir / MAX_SYNAPSE_FIGURE, results, replay, times, device),
+        _plot_comparison(out_dir / COMPARISON_FIGURE, results),
+    ]
+    log.info("wrote energy figures to %s", out_dir)
+    return paths
+
+
+def _plot_histograms(path: Path, synapses) -> Path:
+    """Histograms of per-synapse energy on log-spaced bins, one panel per component."""
+    panels = [
+        ("pulse energy (updated synapses)", synapses.pulse_j),
+        ("bias energy, worst-case bias", synapses.bias_worst_j),
+        ("bias energy, learned bias", synapses.bias_learned_j),
+        ("total, worst-case bias", synapses.pulse_j + synapses.bias_worst_j),
+    ]
+    figure = Figure(figsize=(10, 7), layout="constrained")
+    axes = figure.subplots(2, 2)
+    for axis, (title, values) in zip(axes.ravel(), panels):
+        positive = values[values > 0]
+        axis.set_title(title)
+        axis.set_xlabel("energy per synapse over the trace (J)")
+        axis.set_ylabel("synapses")
+        if positive.size == 0:
+            axis.text(0.5, 0.5, "no synapse with energy > 0", ha="center", va="center",
+                      transform=axis.transAxes)
+            continue
+        low, high = positive.min(), positive.max()
+        if low == high:
+            low, high = low / 1.01, high * 1.01
+        # Log-spaced bins only where the values span a decade or more.
+        if high / low >= 10:
+            axis.hist(positive, bins=np.geomspace(low, high, 41))
+            axis.set_xscale("log")
+        else:
+            axis.hist(positive, bins=np.linspace(low, high, 41))
+        axis.set_yscale("log")
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def _plot_max_synapse(path: Path, results: dict, replay, times, device) -> Path:
+    """Measured conductance G(t) of the synapse with the largest total |dF|, with a dashed
+    line at the start of each game after the first."""
+    figure = Figure(figsize=(9, 4), layout="constrained")
+    axis = figure.subplots()
+    section = results["memristor"]["max_update_synapse"]
+    if section is None:
+        axis.text(0.5, 0.5, "no synapse was updated in this trace", ha="center", va="center",
+                  transform=axis.transAxes)
+    else:
+        time_s = np.arange(replay.tracked_g.size) * times.step_dt_s
+        conductance_ns = (device.g_min_s + device.siemens_per_weight_unit
+                          * np.abs(replay.tracked_g)) * 1e9
+        axis.plot(time_s, conductance_ns, linewidth=0.8)
+        durations_s = [game["duration"]["value"] for game in results["memristor"]["games"]]
+        for start in np.cumsum(durations_s)[:-1]:
+            axis.axvline(start, color="tab:gray", linestyle="--", linewidth=0.8)
+        axis.set_title(
+            f"synapse post {section['post']}, pre {section['pre']}: {section['updates']} updates, "
+            f"total |dF| {section['abs_df_total']['value']:.4g} weight units"
+        )
+    axis.set_xlabel(f"time (s), {times.step_dt_s * 1e3:.3g} ms per network step")
+    axis.set_ylabel("G_meas (nS)")
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def _plot_comparison(path: Path, results: dict) -> Path:
+    """Bar chart of the energy per game: memristor variants against the GPU cases."""
+    per_game = results["memristor"]["per_game"]
+    labels = ["memristor\nworst-case bias", "memristor\nlearned bias"]
+    values = [per_game["total_worst_case"]["value"], per_game["total_learned"]["value"]]
+    for case in results["gpu"]["cases"]:
+        labels.append("GPU " + case["precision"] + "\n" + textwrap.fill(case["case"], 16))
+        values.append(case["per_game"]["value"])
+
+    figure = Figure(figsize=(max(6, 1.6 * len(labels)), 4.5), layout="constrained")
+    axis = figure.subplots()
+    colours = ["tab:green"] * 2 + ["tab:gray"] * (len(labels) - 2)
+    axis.bar(range(len(labels)), values, color=colours)
+    axis.set_xticks(range(len(labels)), labels, fontsize=8)
+    if all(value > 0 for value in values):
+        axis.set_yscale("log")
+    axis.set_ylabel("energy per game (J)")
+    axis.set_title(f"synaptic energy per game ({results['gpu']['source']} GPU figures)")
+    figure.savefig(path, dpi=110)
+    return path

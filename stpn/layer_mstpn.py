@@ -1,0 +1,203 @@
+"""The m-STPN layer: short-term plastic synapses constrained to what the memristor can do."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch import nn
+
+from stpn.mstpn_kernel import MODE_OUTPUT_ONLY
+from stpn.mstpn_ops import (
+    MSTPNRecorder,
+    SynapseConstraints,
+    clamp_decay,
+    mstpn_sequence,
+    normalise_input,
+    reference_sequence,
+    run_steps,
+    select_steps,
+)
+from stpn.recurrent import RecurrentState
+
+log = logging.getLogger(__name__)
+
+
+class MSTPN(nn.Module):
+    r"""Memristive short-term plasticity neuron layer (m-STPN), one step per input frame.
+
+    For each sequence of the batch and each step t::
+
+        z_t   = [x_t ; h_(t-1)]
+        zn_t  = z_t / sqrt(|z_t|^2 + 1e-12)
+        h_t   = tanh((W + F_(t-1)) zn_t + b)
+        dF_t  = Q(Gamma * (h_t zn_t^T))
+        F_t   = clamp(Lambda, lambda_min, lambda_max) * F_(t-1) + dF_t
+
+    where h_t is the output, F the short-term synapse state (one matrix per sequence),
+    W the long-term weights, Lambda the per-synapse decay, Gamma the per-synapse Hebbian
+    strength, and Q(r) = clip(df_step * round(r / df_step), -df_max, df_max) rounds each
+    update to the device's conductance step and clips it to the device's largest update.
+    Unlike the original STPN (:class:`stpn.layer_stpn.STPN`), only the input is
+    normalised, so the decay is Lambda itself and stays inside the device range. G = W + F
+    is the synapse conductance in weight units.
+
+    Gradients: rounding is passed straight through (dQ/dr = 1) where abs(r) <= df_max, and
+    dQ/dr = 0 where the clip is active. Lambda gets the gradient of the clamp (zero
+    outside the range); :meth:`project_parameters` keeps the parameter inside the range
+    after each optimiser step, so that it never gets stuck outside.
+
+    Args:
+        input_size: number of external inputs (2592 CNN features for Pong).
+        hidden_size: number of units N (64 for Pong).
+        constraints: device limits in weight units (see :class:`SynapseConstraints`).
+        checkpoint_every: the backward pass keeps F at every checkpoint_every-th step and
+            recomputes the rest (1: keep all, most memory, no recomputation).
+        backend: "auto" (C kernel when it builds), "kernel" or "torch".
+
+    Shapes (N = hidden_size, M = input_size + hidden_size synapses per unit):
+        input x: (T, B, input_size); state h: (B, N), F: (B, N, M);
+        output: (T, B, N).
+
+    Parameters:
+        weight (W): (N, M), U(-1/8, 1/8). bias (b): (N,), U(-1/8, 1/8).
+        decay (Lambda): (N, M), U(lambda_min, lambda_max).
+        hebbian (Gamma): (N, M), U(-1.25e-4, 1.25e-4). With this initialisation no update
+            reaches half a discretisation step (0.25 for the published device), so dF is
+            zero until training has grown Gamma.
+
+    Equivalent to this loop (the reference that the fast path is tested against)::
+
+        for t in range(T):
+            zn = normalise(cat([x[t], h]))
+            h = tanh(zn @ W.T + b + einsum("bnm,bm->bn", F, zn))
+            F = lam * F + Q(Gamma * h[:, :, None] * zn[:, None, :])
+    """
+
+    kind = "mstpn"
+
+    def __init__(self, input_size: int, hidden_size: int, constraints: SynapseConstraints,
+                 checkpoint_every: int = 5, backend: str = "auto") -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.n_pre = input_size + hidden_size
+        self.constraints = constraints
+        self.checkpoint_every = checkpoint_every
+        self.backend = backend
+        self.weight = nn.Parameter(torch.empty(hidden_size, self.n_pre))
+        self.bias = nn.Parameter(torch.empty(hidden_size))
+        self.decay = nn.Parameter(torch.empty(hidden_size, self.n_pre))
+        self.hebbian = nn.Parameter(torch.empty(hidden_size, self.n_pre))
+        self._recorder: MSTPNRecorder | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.uniform_(self.weight, -1 / 8, 1 / 8)
+        nn.init.uniform_(self.bias, -1 / 8, 1 / 8)
+        nn.init.uniform_(self.decay, self.constraints.lambda_min, self.constraints.lambda_max)
+        nn.init.uniform_(self.hebbian, -1.25e-4, 1.25e-4)
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, "
+                f"constraints={self.constraints.as_dict()}")
+
+    # --- state ---------------------------------------------------------------------------
+
+    def initial_state(self, batch: int) -> RecurrentState:
+        """Return a zero state: h (B, N) and F (B, N, M)."""
+        dtype = self.weight.dtype
+        return RecurrentState(torch.zeros(batch, self.hidden_size, dtype=dtype),
+                              torch.zeros(batch, self.hidden_size, self.n_pre, dtype=dtype))
+
+    def applied_decay(self) -> torch.Tensor:
+        """Return Lambda as applied, clamped into the device range, shape (N, M)."""
+        return clamp_decay(self.decay, self.constraints)
+
+    @torch.no_grad()
+    def project_parameters(self) -> None:
+        """Clamp the decay parameter into the device range (call after optimiser steps)."""
+        self.decay.clamp_(self.constraints.lambda_min, self.constraints.lambda_max)
+
+    # --- acting: no autograd, state updated in place ---------------------------------------
+
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, state: RecurrentState, *,
+             episode_start: torch.Tensor | None = None, record_step: int | None = None,
+             counts: torch.Tensor | None = None, df_out: torch.Tensor | None = None
+             ) -> torch.Tensor:
+        """Advance the state by one step in place and return h (B, N).
+
+        x: (B, input_size). episode_start: optional (B,) bool, zero the state of those
+        sequences first. record_step: position t in the rollout being recorded for
+        :meth:`forward` (see :meth:`start_recording`), None when not training.
+        counts: optional (B * N,) int32 receiving the number of non-zero updates per row.
+        df_out: optional (B, N, M) receiving the applied updates (for traces).
+        """
+        steps = select_steps(self.backend, x.dtype)
+        h, f = state.tensors
+        recorder = None
+        if record_step is not None:
+            if self._recorder is None:
+                raise RuntimeError("record_step given before start_recording()")
+            recorder = self._recorder
+        run_steps(x[None], h, f, self.weight, self.bias, self.hebbian,
+                  self.applied_decay(), self.constraints, steps,
+                  episode_start=None if episode_start is None else episode_start[None],
+                  recorder=recorder, first_step=record_step or 0,
+                  counts=None if counts is None else counts[None],
+                  df_out=None if df_out is None else df_out[None])
+        return h
+
+    @torch.no_grad()
+    def peek(self, x: torch.Tensor, state: RecurrentState) -> torch.Tensor:
+        """Return the output h (B, N) of the next step without changing the state."""
+        steps = select_steps(self.backend, x.dtype)
+        h, f = state.tensors
+        zn, _ = normalise_input(torch.cat([x, h], dim=1))
+        u = torch.addmm(self.bias, zn, self.weight.t())
+        out = torch.empty_like(h)
+        lam = self.applied_decay().contiguous()
+        steps.forward_step(f, f, zn, u, self.hebbian.detach(), lam, self.constraints.df_step,
+                           self.constraints.df_max, MODE_OUTPUT_ONLY, out)
+        return out
+
+    def start_recording(self, steps: int, batch: int) -> None:
+        """Prepare to record the next `steps` calls of :meth:`step` for :meth:`forward`."""
+        recorder = self._recorder
+        if recorder is None or not recorder.shape_matches(
+                steps, batch, self.hidden_size, self.n_pre, self.checkpoint_every):
+            self._recorder = MSTPNRecorder(steps, batch, self.hidden_size, self.n_pre,
+                                           self.checkpoint_every, self.weight.dtype)
+        self._recorder.recorded_steps = 0
+
+    # --- training: differentiable replay of the recorded steps -----------------------------
+
+    def forward(self, x: torch.Tensor, check_inputs: bool = False) -> torch.Tensor:
+        """Return the outputs (T, B, N) of the recorded rollout, differentiable.
+
+        x: (T, B, input_size), the inputs that were passed to :meth:`step` while recording,
+        with their autograd history. check_inputs compares them with the recording.
+        """
+        if self._recorder is None:
+            raise RuntimeError("forward() replays a recorded rollout: call start_recording() "
+                               "and step(..., record_step=t) first")
+        steps = select_steps(self.backend, x.dtype)
+        return mstpn_sequence(x, self.weight, self.bias, self.decay, self.hebbian,
+                              self._recorder, self.constraints, steps, check_inputs)
+
+    def reference_forward(self, x: torch.Tensor, state: RecurrentState,
+                          episode_start: torch.Tensor | None = None):
+        """Run the slow autograd loop from state; returns (outputs, final state tensors)."""
+        h, f = state.tensors
+        return reference_sequence(x, h, f, self.weight, self.bias, self.decay, self.hebbian,
+                                  self.constraints, episode_start)
+
+    def synapse_count(self) -> int:
+        return self.hidden_size * self.n_pre
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Return the number of trainable scalars of a module."""
+    return sum(math.prod(p.shape) for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,87 @@
+"""Training metrics: CSV files and TensorBoard scalars in the run directory."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+UPDATE_COLUMNS = (
+    "frames", "updates", "wall_time_s", "frames_per_s", "learning_rate", "policy_loss",
+    "value_loss", "entropy", "grad_norm", "synapse_update_fraction", "episodes",
+    "recent_return",
+)
+EPISODE_COLUMNS = ("frames", "episode", "env_index", "return", "length_steps", "truncated")
+
+
+class MetricsWriter:
+    """Append rows to updates.csv and episodes.csv and mirror them to TensorBoard.
+
+    When resuming at frames_done, rows logged after that point (by a run that was killed
+    before its next checkpoint) are dropped from the CSV files and TensorBoard, so that
+    every frame count appears once.
+    """
+
+    def __init__(self, run_dir: Path, frames_done: int = 0, tensorboard: bool = True) -> None:
+        self.update_path = run_dir / "updates.csv"
+        self.episode_path = run_dir / "episodes.csv"
+        for path, columns in ((self.update_path, UPDATE_COLUMNS),
+                              (self.episode_path, EPISODE_COLUMNS)):
+            _truncate_after(path, columns, frames_done)
+        self._update_file = self.update_path.open("a", newline="")
+        self._episode_file = self.episode_path.open("a", newline="")
+        self._updates = csv.DictWriter(self._update_file, UPDATE_COLUMNS)
+        self._episodes = csv.DictWriter(self._episode_file, EPISODE_COLUMNS)
+        self._tensorboard = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tensorboard = SummaryWriter(str(run_dir / "tensorboard"),
+                                              purge_step=frames_done or None)
+
+    def log_update(self, row: dict) -> None:
+        self._updates.writerow(row)
+        self._update_file.flush()
+        if self._tensorboard is not None:
+            step = row["frames"]
+            for name in UPDATE_COLUMNS[3:]:
+                value = row.get(name)
+                if value is not None and value != "":
+                    self._tensorboard.add_scalar(f"train/{name}", value, step)
+
+    def log_episode(self, row: dict) -> None:
+        self._episodes.writerow(row)
+        self._episode_file.flush()
+        if self._tensorboard is not None:
+            self._tensorboard.add_scalar("episode/return", row["return"], row["frames"])
+            self._tensorboard.add_scalar("episode/length_steps", row["length_steps"],
+                                         row["frames"])
+
+    def close(self) -> None:
+        self._update_file.close()
+        self._episode_file.close()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+
+def _truncate_after(path: Path, columns: tuple[str, ...], frames_done: int) -> None:
+    """Create path with a header, or keep only its rows with frames <= frames_done."""
+    if not path.exists() or path.stat().st_size == 0:
+        with path.open("w", newline="") as file:
+            csv.DictWriter(file, columns).writeheader()
+        return
+    with path.open(newline="") as file:
+        rows = [row for row in csv.DictReader(file) if int(row["frames"]) <= frames_done]
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_episodes(run_dir: Path) -> list[dict]:
+    """Return the rows of episodes.csv as dicts of numbers."""
+    with (run_dir / "episodes.csv").open(newline="") as file:
+        return [{"frames": int(row["frames"]), "return": float(row["return"]),
+                 "length_steps": int(row["length_steps"])} for row in csv.DictReader(file)]
