@@ -14,7 +14,7 @@ interval of the median. A result whose interval does not lie above zero is writt
     memsyn energy --device device.json --trace trace.npz --gpu-energy gpu-energy.json --out DIR
 
 Needs an NVIDIA GPU of the Volta generation or newer, torch with CUDA and the package
-nvidia-ml-py. Without any of them the script exits with status 1 and says which is missing.
+nvidia-ml-py. Without any of them the script exits with status 1 and names the missing one.
 The published study took the median of 100 repeats; the default here is 30, which takes
 about 2 precisions x 7 sizes x 4 operations x 30 windows of 1 s, roughly 30 minutes.
 """
@@ -39,7 +39,7 @@ import numpy as np
 # to the path for the shared format constants.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stpn.gpu_energy_model import (  # noqa: E402
+from stpn.gpu_energy_model import (
     GPU_ENERGY_FORMAT,
     GPU_ENERGY_VERSION,
     OPERATION_DESCRIPTIONS,
@@ -55,7 +55,7 @@ CONFIDENCE = 0.99
 
 
 class MeasurementError(RuntimeError):
-    """The measurement cannot run or gave an unusable reading; the message says why."""
+    """The measurement cannot run or gave an unusable reading. The message gives the reason."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,11 @@ def check_cuda_torch(torch) -> None:
 
 
 class TorchKernels:
-    """CUDA tensors of one layer size and precision, and a loop runner per operation."""
+    """CUDA tensors of one layer size and precision, and a loop runner per operation.
+
+    NOTE: these kernels and the NVML calls have run only against fakes in the tests, never
+    on a GPU. Check a short run (``--repeats 3 --rows 64 --precisions fp32``) first.
+    """
 
     def __init__(self, torch, precision: str, rows: int, cols: int, seed: int):
         self.torch = torch
@@ -280,7 +284,7 @@ def median_with_bootstrap_interval(
 ) -> tuple[float, float, float]:
     """Return the median of ``samples`` and the percentile bootstrap interval of the median.
 
-    The interval holds the central ``confidence`` share of the medians of ``resamples``
+    The interval contains the central ``confidence`` share of the medians of ``resamples``
     resamples drawn with replacement.
     """
     samples = np.asarray(samples, dtype=np.float64)

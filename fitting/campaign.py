@@ -7,10 +7,10 @@ status, then fit in order
 2. short-term: dF per pulse, the (amplitude, width) table, df_step, df_max, the dF
    surface and the pulse-energy power law;
 3. conductance: long-term levels (long-term-levels file, else the short-term baselines),
-   G_min, the read voltage and the weight map;
+   the pre-SET state (set file), G_min, the read voltage and the weight map;
 
 and assemble the document of ``docs/device-file.md``. Required: a short-term file and a
-bias-decay file. A long-term-levels file is used when present.
+bias-decay file. Long-term-levels and set files are used when present.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import numpy as np
 from fitting.conductance import (
     ConductanceLevel,
     levels_from_pulses,
+    pre_set_state,
     read_voltage_v,
     siemens_per_weight_unit,
 )
@@ -57,6 +58,8 @@ TIME_BASE = (
     "seconds: Lambda = exp(-step_interval_s / tau)"
 )
 REQUIRED_PROTOCOLS = ("short-term", "bias-decay")
+MIN_BIASES = 5
+MIN_ENERGY_CELLS = 3
 
 
 @dataclass
@@ -71,6 +74,7 @@ class CampaignFit:
     df_surface: DfSurfaceFit | None
     power_law: PowerLawFit
     levels: list[ConductanceLevel]
+    pre_set: ConductanceLevel | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -83,13 +87,16 @@ def fit_campaign(
     """Fit a campaign's results files and return the validated device document with its fits.
 
     ``step_interval_s`` is the network step in seconds that converts tau into Lambda (the
-    published material does not state it). Raises ``ResultsFileError`` for missing or
+    published material does not state it). ``df_step_grid_s`` is the grid, in siemens, to
+    which the largest dF spread is rounded up to give ``df_step``. Raises ``ResultsFileError`` for missing or
     malformed input, ``FitQualityError`` for a quality problem (unless
     ``continue_on_warning``, which records it under ``warnings`` instead) and
     ``DeviceFileError`` if the assembled document does not validate.
     """
     if not (isinstance(step_interval_s, (int, float)) and math.isfinite(step_interval_s) and step_interval_s > 0):
         raise ValueError(f"step_interval_s must be a positive number of seconds, got {step_interval_s!r}")
+    if not (isinstance(df_step_grid_s, (int, float)) and math.isfinite(df_step_grid_s) and df_step_grid_s > 0):
+        raise ValueError(f"df_step_grid_s must be a positive conductance in siemens, got {df_step_grid_s!r}")
     fit_warnings = FitWarnings(continue_on_warning=continue_on_warning)
     files = _campaign_files(results_dir, fit_warnings)
 
@@ -121,9 +128,12 @@ def fit_campaign(
     levels = levels_from_pulses(level_pulses, levels_source, fit_warnings)
     if not levels:
         raise FitQualityError(f"{files[levels_source].path}: no pulse gave a baseline conductance")
+    pre_set = pre_set_state(files["set"], fit_warnings) if "set" in files else None
 
     parts = {
-        "conductance": _conductance_section(files, levels, levels_source, df_step_s, fit_warnings),
+        "conductance": _conductance_section(
+            files, levels, pre_set, levels_source, df_step_s, fit_warnings
+        ),
         "short_term": _short_term_section(cells, surface, df_step_s, largest_std_s, df_step_grid_s),
         "decay": _decay_section(decay, sigmoid, lambdas, step_interval_s),
         "pulse_energy": _pulse_energy_section(power_law),
@@ -140,7 +150,8 @@ def fit_campaign(
     validate_device_document(document, f"device document fitted from {results_dir}")
     return CampaignFit(
         document=document, files=files, decay=decay, sigmoid=sigmoid, cells=cells,
-        df_surface=surface, power_law=power_law, levels=levels, warnings=fit_warnings.entries,
+        df_surface=surface, power_law=power_law, levels=levels, pre_set=pre_set,
+        warnings=fit_warnings.entries,
     )
 
 
@@ -153,7 +164,7 @@ def _campaign_files(results_dir: str | Path, fit_warnings: FitWarnings) -> dict[
             f"{results_dir}: no results file of the {' and '.join(missing)} protocol; found: "
             f"{found}. Fitting needs one short-term and one bias-decay run"
         )
-    for protocol in (*REQUIRED_PROTOCOLS, "long-term-levels"):
+    for protocol in (*REQUIRED_PROTOCOLS, "long-term-levels", "set"):
         if protocol in files:
             check_time_increases(files[protocol], fit_warnings)
     return files
@@ -162,21 +173,27 @@ def _campaign_files(results_dir: str | Path, fit_warnings: FitWarnings) -> dict[
 def _fit_decay_factor(
     decay: DecayAnalysis, step_interval_s: float, fit_warnings: FitWarnings
 ) -> tuple[SigmoidFit, list[tuple[float, float | None]]]:
+    biases = ", ".join(f"{point.bias_v:+g} V" for point in decay.points)
+    if len(decay.points) < MIN_BIASES:
+        raise FitQualityError(
+            f"the sigmoid Lambda(V) has 4 parameters and needs at least {MIN_BIASES} biases with a "
+            f"usable decay fit, got {len(decay.points)} ({biases or 'none'}); measure more biases"
+        )
     lambdas = [lambda_from_tau(point.tau_s, point.tau_stderr_s, step_interval_s) for point in decay.points]
     bias_v = np.array([point.bias_v for point in decay.points])
     values = np.array([value for value, _ in lambdas])
     stderrs = _stderrs_or_none([stderr for _, stderr in lambdas])
     sigmoid = fit_sigmoid(bias_v, values, stderrs, fit_warnings)
-    if sigmoid is None:
-        raise FitQualityError(
-            f"the sigmoid Lambda(V) needs at least 5 biases with a usable decay fit, got "
-            f"{len(decay.points)}; the device file cannot be written without it"
-        )
     return sigmoid, lambdas
 
 
 def _fit_power_law(cells: list[ResponseCell], fit_warnings: FitWarnings) -> PowerLawFit:
     with_energy = [cell for cell in cells if cell.energy_mean_j is not None]
+    if len(with_energy) < MIN_ENERGY_CELLS:
+        raise FitQualityError(
+            f"the pulse energy power law needs at least {MIN_ENERGY_CELLS} (amplitude, width) "
+            f"cells with a measured 'Pulse energy (J)', got {len(with_energy)}"
+        )
     power_law = fit_pulse_energy(
         np.array([cell.df_mean_s for cell in with_energy]),
         np.array([cell.energy_mean_j for cell in with_energy]),
@@ -193,16 +210,21 @@ def _fit_power_law(cells: list[ResponseCell], fit_warnings: FitWarnings) -> Powe
 def _conductance_section(
     files: dict[str, ResultsFile],
     levels: list[ConductanceLevel],
+    pre_set: ConductanceLevel | None,
     levels_source: str,
     df_step_s: float,
     fit_warnings: FitWarnings,
 ) -> dict:
-    lowest = min(levels, key=lambda level: level.g_s)
+    states = levels if pre_set is None else [*levels, pre_set]
+    lowest = min(states, key=lambda state: state.g_s)
     highest = max(levels, key=lambda level: level.g_s)
     unit_s = siemens_per_weight_unit(df_step_s)
-    return {
+    section = {
         "read_voltage": exact(read_voltage_v(files["short-term"], fit_warnings), "V"),
-        "g_min": quantity(lowest.g_s, lowest.g_stderr_s, "S", level=lowest.level),
+        "g_min": quantity(
+            lowest.g_s, lowest.g_stderr_s, "S", level=lowest.level, source=lowest.source,
+            note="lowest long-term state of the campaign: every level and the pre-SET state",
+        ),
         "g_max": quantity(highest.g_s, highest.g_stderr_s, "S", level=highest.level),
         "levels": [
             {
@@ -218,6 +240,9 @@ def _conductance_section(
             unit_s, "S", note="G_meas = g_min + siemens_per_weight_unit * G_sim; equals df_step / 0.5"
         ),
     }
+    if pre_set is not None:
+        section["pre_set"] = quantity(pre_set.g_s, pre_set.g_stderr_s, "S", source=pre_set.source)
+    return section
 
 
 def _short_term_section(
@@ -278,7 +303,11 @@ def _decay_section(
                 "bias_v": point.bias_v,
                 "tau": quantity(point.tau_s, point.tau_stderr_s, "s"),
                 "lambda": quantity(value, stderr, "1"),
-                "amplitude": quantity(point.amplitude_ns * 1e-9, None, "S"),
+                "amplitude": quantity(
+                    point.amplitude_ns * 1e-9,
+                    None if point.amplitude_stderr_ns is None else point.amplitude_stderr_ns * 1e-9,
+                    "S",
+                ),
                 "n_curves": point.n_curves,
             }
             for point, (value, stderr) in zip(decay.points, lambdas)
@@ -337,7 +366,7 @@ def _validity(
             "energy_j": [float(power_law.energy_j.min()), float(power_law.energy_j.max())],
         },
         "conductance": {
-            "g_s": [min(level.g_s for level in levels), max(level.g_s for level in levels)],
+            "g_s": [parts["conductance"]["g_min"]["value"], max(level.g_s for level in levels)],
             "read_voltage_v": parts["conductance"]["read_voltage"]["value"],
         },
     }
@@ -350,7 +379,10 @@ def _validity(
 
 
 def _provenance(files: dict[str, ResultsFile]) -> dict:
-    used = [protocol for protocol in ("bias-decay", "short-term", "long-term-levels") if protocol in files]
+    used = [
+        protocol for protocol in ("bias-decay", "short-term", "long-term-levels", "set")
+        if protocol in files
+    ]
     benches = {protocol: files[protocol].bench_description() for protocol in used}
     distinct = {repr(bench) for bench in benches.values()}
     return {
@@ -365,7 +397,7 @@ def _provenance(files: dict[str, ResultsFile]) -> dict:
             for protocol in used
         ],
         "software": f"memsyn {_software_version()}",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "bench": next(iter(benches.values())) if len(distinct) == 1 else benches,
     }
 

@@ -3,10 +3,15 @@
 The long-term level of a pulse is its baseline: the mean conductance of the reads before
 it. A level's conductance is the mean of the baselines of its pulses. Its standard error
 is the larger of the scatter of those baselines (std / sqrt(n_pulses)) and the read noise
-propagated from the reads inside each baseline, so that a level measured by few pulses
-does not get an error bar below the read noise. Levels come from the long-term-levels file (column ``Level``). When
-a campaign has no such file, the short-term file's pulses give a single level 0.
-G_min is the lowest level and G_max the highest.
+propagated from the reads inside each baseline. A level measured by few pulses thus never
+gets an error bar below the read noise. Levels come from the long-term-levels
+file (column ``Level``). When a campaign has no such file, the short-term file's pulses
+give a single level 0.
+
+The reads of a set file taken before its SET train (``Phase`` = ``before``) give the
+pre-SET state: the device's state before any SET train of the campaign, which on the
+simulated device is its lowest long-term state. G_min is the lowest of the levels and the
+pre-SET state, and G_max the highest level.
 
 Weight map. The network's simulated weights map to measured conductance linearly,
 
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fitting.errors import FitWarnings
-from fitting.results_files import ResultsFile
+from fitting.results_files import ResultsFile, require_columns
 from fitting.short_term import SIMULATED_DF_STEP, PulseResponse
 
 log = logging.getLogger(__name__)
@@ -36,13 +41,18 @@ READ_VOLTAGE_TOLERANCE = 0.01
 
 @dataclass
 class ConductanceLevel:
-    """One long-term level: baseline conductance and mean short-term response there."""
+    """One long-term state: its conductance and the mean short-term response there.
 
-    level: int
+    ``level`` is None for the pre-SET state, which has no pulses (``n_pulses`` 0 and
+    ``df_mean_s`` None).
+    """
+
+    level: int | None
     g_s: float
     g_stderr_s: float | None
     n_pulses: int
-    df_mean_s: float
+    df_mean_s: float | None
+    source: str
 
 
 def levels_from_pulses(
@@ -77,10 +87,34 @@ def levels_from_pulses(
                 g_stderr_s=stderr,
                 n_pulses=len(members),
                 df_mean_s=float(np.mean([pulse.df_s for pulse in members])),
+                source=where,
             )
         )
         log.info("level %d: G = %.4g S from %d pulses", level, levels[-1].g_s, len(members))
     return levels
+
+
+def pre_set_state(
+    results: ResultsFile, fit_warnings: FitWarnings
+) -> ConductanceLevel | None:
+    """Return the state read before the SET train of a set file, or None without such reads."""
+    require_columns(results)
+    phases = results.data["Phase"].astype(str).str.strip()
+    conductance = results.column("Conductance (S)")[(phases == "before").to_numpy()]
+    conductance = conductance[np.isfinite(conductance)]
+    if conductance.size == 0:
+        return None
+    where = f"set file {results.path.name}"
+    stderr = None
+    if conductance.size >= 2:
+        stderr = float(conductance.std(ddof=1) / math.sqrt(conductance.size))
+    else:
+        fit_warnings.flag(where, "only one read before the SET train, so its uncertainty is unknown")
+    log.info("pre-SET state: G = %.4g S from %d reads", conductance.mean(), conductance.size)
+    return ConductanceLevel(
+        level=None, g_s=float(conductance.mean()), g_stderr_s=stderr, n_pulses=0,
+        df_mean_s=None, source="set (reads before the SET train)",
+    )
 
 
 def _read_noise_stderr(pulses: list[PulseResponse]) -> float:

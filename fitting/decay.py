@@ -1,7 +1,7 @@
 """Decay time tau(bias) from a bias-decay results file.
 
-Each curve (one bias, one repeat) holds the conductance reads after a main pulse while a
-constant bias is held between reads. Its reads at ``Time since pulse (s) >= 0`` are fitted
+Each curve (one bias, one repeat) contains the conductance reads after a main pulse, with a
+constant bias held between reads. Its reads at ``Time since pulse (s) >= 0`` are fitted
 with the exponential model of ``fitting.decay_models`` (the stretched exponential is fitted
 too, only for the model comparison). The repeats at one bias are combined into tau(bias)
 by an inverse-variance weighted mean whose standard error is the larger of the internal
@@ -29,6 +29,7 @@ _SIEMENS_TO_NS = 1e9
 # The stretched fit only serves the model comparison, so a curve it cannot describe
 # (such as a flat one) must not cost more than this many model evaluations.
 STRETCHED_MAX_EVALUATIONS = 2000
+AIC_MARGIN = 10.0
 
 
 @dataclass
@@ -56,6 +57,7 @@ class BiasDecayPoint:
     tau_s: float
     tau_stderr_s: float | None
     amplitude_ns: float
+    amplitude_stderr_ns: float | None
     curves: list[DecayCurve] = field(default_factory=list)
 
     @property
@@ -132,8 +134,8 @@ def combine_repeats(values: list[float], stderrs: list[float]) -> tuple[float, f
     """Return the inverse-variance weighted mean and its standard error.
 
     The standard error is the larger of the internal error ``1 / sqrt(sum w)`` and the
-    external error from the weighted scatter (Birge ratio), so that repeats that disagree
-    more than their fit errors say widen the result.
+    external error from the weighted scatter (Birge ratio). Repeats that disagree by more
+    than their fit errors allow therefore widen the result.
     """
     values_array = np.asarray(values, dtype=float)
     weights = 1.0 / np.asarray(stderrs, dtype=float) ** 2
@@ -166,11 +168,15 @@ def fit_bias_decay(results: ResultsFile, fit_warnings: FitWarnings) -> DecayAnal
         taus = [curve.exponential.params["tau_s"].value for curve in usable]
         tau_errors = [curve.exponential.params["tau_s"].stderr for curve in usable]
         tau_s, tau_stderr_s = combine_repeats(taus, tau_errors)
-        amplitudes = [curve.exponential.params["amplitude_ns"].value for curve in usable]
+        amplitudes = np.array([curve.exponential.params["amplitude_ns"].value for curve in usable])
+        amplitude_stderr = None
+        if amplitudes.size >= 2:
+            amplitude_stderr = float(amplitudes.std(ddof=1) / math.sqrt(amplitudes.size))
         points.append(
             BiasDecayPoint(
                 bias_v=bias_v, tau_s=tau_s, tau_stderr_s=tau_stderr_s,
-                amplitude_ns=float(np.mean(amplitudes)), curves=at_bias,
+                amplitude_ns=float(amplitudes.mean()), amplitude_stderr_ns=amplitude_stderr,
+                curves=at_bias,
             )
         )
         log.info(
@@ -189,8 +195,10 @@ def fit_bias_decay(results: ResultsFile, fit_warnings: FitWarnings) -> DecayAnal
 def compare_decay_models(point: BiasDecayPoint) -> dict:
     """Return the exponential / stretched-exponential comparison at one bias.
 
-    AIC values are summed over the curves where both fits exist; the model with the lower
-    total is ``preferred``. ``beta_median`` is the median stretch exponent.
+    AIC values are summed over the curves where both fits exist. The exponential, the
+    simpler and published model, stays ``preferred`` unless the stretched form lowers the
+    total AIC by more than ``AIC_MARGIN`` (a difference above 10 leaves the other model
+    essentially no support). ``beta_median`` is the median stretch exponent.
     """
     pairs = [
         (curve.exponential, curve.stretched)
@@ -213,5 +221,7 @@ def compare_decay_models(point: BiasDecayPoint) -> dict:
             "reduced_chi_square": float(np.mean([fit.redchi for _, fit in pairs])),
             "beta_median": float(np.median([fit.params["beta"].value for _, fit in pairs])),
         },
-        "preferred": "exponential" if aic_exponential <= aic_stretched else "stretched_exponential",
+        "preferred": (
+            "stretched_exponential" if aic_stretched < aic_exponential - AIC_MARGIN else "exponential"
+        ),
     }

@@ -22,7 +22,7 @@ import lmfit
 import numpy as np
 
 from fitting.errors import FitWarnings
-from fitting.fit_checks import check_fit, has_enough_points
+from fitting.fit_checks import check_fit, has_enough_points, scale_uncertainties
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +130,10 @@ def fit_sigmoid(
 ) -> SigmoidFit | None:
     """Fit Lambda(V) to the per-bias decay factors; return None when there are too few biases.
 
-    Points are weighted by 1 / stderr(Lambda) when every point has one. lmfit scales the
-    covariance by the reduced chi-square, so the parameter stderr also reflects how far the
-    points scatter about the sigmoid.
+    Points are weighted by 1 / stderr(Lambda) when every point has one, and the parameter
+    errors then grow by sqrt(reduced chi-square) when the points scatter more than their
+    errors (``scale_uncertainties``). Without weights, lmfit scales the covariance by the
+    reduced chi-square, so the errors come from the scatter alone.
     """
     model = SigmoidModel()
     where = "sigmoid Lambda(V)"
@@ -147,7 +148,11 @@ def fit_sigmoid(
         log.info("%s: unweighted fit, because some Lambda points have no stderr", where)
 
     params = model.guess(lambda_values, bias_v=bias_v)
-    result = model.fit(lambda_values, params, bias_v=bias_v, weights=weights)
+    result = model.fit(
+        lambda_values, params, bias_v=bias_v, weights=weights, scale_covar=weights is None
+    )
+    if weights is not None:
+        scale_uncertainties(result)
     check_fit(result, where, fit_warnings)
     return SigmoidFit(result, np.asarray(bias_v), np.asarray(lambda_values), lambda_stderrs)
 

@@ -1,7 +1,7 @@
 """Decay of the short-term conductance after a pulse: exponential and stretched exponential.
 
-Both models describe the conductance read at time ``t`` after a pulse, in nanosiemens
-(fits run in nS so that the numbers are of order one; the device file stores siemens):
+Both models describe the conductance read at time ``t`` after a pulse, in nanosiemens.
+Fits run in nS so that the numbers are of order one, and the device file stores siemens.
 
 * exponential: ``G(t) = offset_ns + amplitude_ns * exp(-t / tau_s)``
 * stretched exponential: ``G(t) = offset_ns + amplitude_ns * exp(-(t / tau_s) ** beta)``
@@ -9,7 +9,7 @@ Both models describe the conductance read at time ``t`` after a pulse, in nanosi
 ``offset_ns`` is the long-term level the curve relaxes to, ``amplitude_ns`` the short-term
 increase left at ``t = 0`` and ``tau_s`` the decay time in seconds. ``beta`` (dimensionless)
 below 1 stretches the decay over a spread of time constants. The published analysis fits a
-single exponential to each curve; the stretched form is fitted alongside only to compare
+single exponential to each curve. The stretched form is fitted alongside only to compare
 the two by AIC and reduced chi-square.
 """
 

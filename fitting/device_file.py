@@ -118,18 +118,22 @@ def write_device_file(document: dict, path: str | os.PathLike) -> Path:
     try:
         text = json.dumps(document, indent=2, allow_nan=False) + "\n"
     except ValueError as error:
-        raise DeviceFileError(f"device document for {path} holds NaN or infinity (not written): {error}") from error
+        raise DeviceFileError(f"device document for {path} contains NaN or infinity (not written): {error}") from error
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
+    with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    temporary = Path(handle.name)
-    try:
-        with handle:
+    ) as handle:
+        temporary = Path(handle.name)
+        try:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        except OSError:
+            handle.close()
+            temporary.unlink()
+            raise
+    try:
         load_device_file(temporary)
         os.replace(temporary, path)
     finally:
@@ -155,23 +159,34 @@ def summarize_device(document: dict) -> str:
     df_step = number("short_term.df_step")["value"]
     df_max = number("short_term.df_max")["value"]
     provenance = document["provenance"]
+    sigmoid = ", ".join(
+        show(f"decay.sigmoid.{name}", 1, unit)
+        for name, unit in (("L", ""), ("k", "1/V"), ("V0", "V"), ("Lambda0", ""))
+    )
     lines = [
-        f"{document['format']} version {document['version']}, created {provenance.get('created')} "
-        f"by {provenance.get('software')} from {len(provenance.get('inputs', []))} results files",
+        (
+            f"{document['format']} version {document['version']}, created "
+            f"{provenance.get('created')} by {provenance.get('software')} from "
+            f"{len(provenance.get('inputs', []))} results files"
+        ),
         f"G_min                    {show('conductance.g_min', 1e9, 'nS')}",
         f"weight map               G_meas = G_min + {unit_s * 1e9:.4g} nS x G_sim",
         f"dF step                  {df_step * 1e9:.4g} nS = {df_step / unit_s:.4g} weight units",
-        f"dF max                   {show('short_term.df_max', 1e9, 'nS')} = "
-        f"{df_max / unit_s:.4g} weight units",
+        (
+            f"dF max                   {show('short_term.df_max', 1e9, 'nS')} = "
+            f"{df_max / unit_s:.4g} weight units"
+        ),
         f"step interval            {number('decay.step_interval_s')['value']:.6g} s",
-        f"Lambda range             [{show('decay.lambda_min', 1, '')}, "
-        f"{show('decay.lambda_max', 1, '')}]",
-        "sigmoid                  "
-        + ", ".join(show(f"decay.sigmoid.{name}", 1, unit).strip() for name, unit in (
-            ("L", ""), ("k", "1/V"), ("V0", "V"), ("Lambda0", ""))),
+        (
+            f"Lambda range             [{show('decay.lambda_min', 1, '')}, "
+            f"{show('decay.lambda_max', 1, '')}]"
+        ),
+        f"sigmoid                  {sigmoid}",
         f"decay points             {len(document['decay']['points'])} biases",
-        f"pulse energy             E = {show('pulse_energy.c', 1e12, 'pJ')} x (|dF| / 1 nS) ^ "
-        f"{show('pulse_energy.alpha', 1, '').strip()}",
+        (
+            f"pulse energy             E = {show('pulse_energy.c', 1e12, 'pJ')} x "
+            f"(|dF| / 1 nS) ^ {show('pulse_energy.alpha', 1, '')}"
+        ),
         f"bias for power           {show('bias_power.v_bias', 1, 'V')}",
         f"short-term table         {len(document['short_term']['table'])} (amplitude, width) cells",
         f"warnings                 {len(document['warnings'])}",

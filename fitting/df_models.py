@@ -1,18 +1,28 @@
 """Smooth interpolation model of the mean pulse response dF(amplitude, width).
 
-The model is a quadratic surface in the logarithm of dF:
+The model is a quadratic surface in the logarithm of an unsaturated drive D, followed by
+a saturation:
 
-    ln(dF / 1 nS) = log_df_ref + amplitude_slope_per_v x + width_exponent y
-                    + amplitude_curvature_per_v2 x**2 + coupling_per_v x y
-                    + width_curvature y**2
+    ln(D / 1 nS) = log_df_ref + amplitude_slope_per_v x + width_exponent y
+                   + amplitude_curvature_per_v2 x**2 + coupling_per_v x y
+                   + width_curvature y**2
+    dF = (1 - exp(-saturation_per_ns D)) / saturation_per_ns
 
-with ``x = amplitude - amplitude_ref_v`` in volts and ``y = ln(width / width_ref_s)``.
-The reference point is the centre of the measured grid (mean amplitude, geometric mean
-width) and is not fitted. A quadratic term is fitted only when its axis has at least
-three distinct values (the coupling term needs two of each); otherwise it is held at 0.
+with ``x = amplitude - amplitude_ref_v`` in volts, ``y = ln(width / width_ref_s)`` and
+dF, D in nS. ``saturation_per_ns`` > 0 makes dF level off towards 1 / saturation_per_ns
+(the response saturates at the strongest pulses), 0 gives dF = D, and a negative value
+lets dF grow faster than D. The reference point is the centre of the measured grid
+(mean amplitude, geometric mean width) and is not fitted.
+
+A term is fitted only when the grid can determine it: a quadratic term needs three
+distinct values on its axis, the coupling and the saturation two of each, and the fit
+needs more cells than free parameters. Terms the grid cannot carry are held at 0, the
+coupling first, then the width and amplitude curvatures, then the saturation.
+
 The surface is an interpolation formula, valid only inside the measured amplitude and
 width range: ``predict_df`` rejects points outside it. It is fitted in log space to the
-table means, weighted by the relative standard error of each mean.
+table means, weighted by the relative standard error of each mean, with the errors scaled
+by sqrt(reduced chi-square) when that exceeds 1 (``fitting.fit_checks.scale_uncertainties``).
 """
 
 from __future__ import annotations
@@ -25,28 +35,38 @@ import lmfit
 import numpy as np
 
 from fitting.errors import FitWarnings
-from fitting.fit_checks import check_fit, has_enough_points
+from fitting.fit_checks import check_fit, has_enough_points, scale_uncertainties
 
 log = logging.getLogger(__name__)
 
-_QUADRATIC_TERMS = ("amplitude_curvature_per_v2", "coupling_per_v", "width_curvature")
+# Optional terms, in the order in which they are held at 0 when the grid is too small.
+_OPTIONAL_TERMS = (
+    "coupling_per_v", "width_curvature", "amplitude_curvature_per_v2", "saturation_per_ns",
+)
+# Largest |saturation_per_ns * D| handed to exp, so that a negative saturation cannot overflow.
+_MAX_EXPONENT = 700.0
 
 
 def log_df_surface(
     amplitude_offset_v, log_width_ratio, log_df_ref, amplitude_slope_per_v, width_exponent,
-    amplitude_curvature_per_v2, coupling_per_v, width_curvature,
+    amplitude_curvature_per_v2, coupling_per_v, width_curvature, saturation_per_ns,
 ):
-    """Return ln(dF / 1 nS) of the quadratic surface (see the module docstring)."""
+    """Return ln(dF / 1 nS) of the saturated quadratic surface (see the module docstring)."""
     x = np.asarray(amplitude_offset_v, dtype=float)
     y = np.asarray(log_width_ratio, dtype=float)
-    return (
+    log_drive = (
         log_df_ref + amplitude_slope_per_v * x + width_exponent * y
         + amplitude_curvature_per_v2 * x**2 + coupling_per_v * x * y + width_curvature * y**2
     )
+    product = np.clip(saturation_per_ns * np.exp(log_drive), -_MAX_EXPONENT, _MAX_EXPONENT)
+    # (1 - exp(-p)) / p, with its series 1 - p / 2 where p is too small for the quotient.
+    small = np.abs(product) < 1e-8
+    factor = np.where(small, 1.0 - product / 2, -np.expm1(-product) / np.where(small, 1.0, product))
+    return log_drive + np.log(factor)
 
 
 class LogDfSurfaceModel(lmfit.Model):
-    """lmfit model of ``log_df_surface``; no bounds, since the surface is purely empirical."""
+    """lmfit model of ``log_df_surface``; no bounds, since the surface is empirical."""
 
     def __init__(self, **kwargs):
         super().__init__(
@@ -54,7 +74,7 @@ class LogDfSurfaceModel(lmfit.Model):
         )
 
     def guess(self, data, amplitude_offset_v, log_width_ratio, **kwargs):
-        """Return the linear least-squares plane as the start; quadratic terms start at 0."""
+        """Return the linear least-squares plane as the start; the other terms start at 0."""
         x = np.asarray(amplitude_offset_v, dtype=float)
         y = np.asarray(log_width_ratio, dtype=float)
         design = np.column_stack([np.ones_like(x), x, y])
@@ -62,7 +82,7 @@ class LogDfSurfaceModel(lmfit.Model):
         params = self.make_params(
             log_df_ref=coefficients[0], amplitude_slope_per_v=coefficients[1],
             width_exponent=coefficients[2], amplitude_curvature_per_v2=0.0,
-            coupling_per_v=0.0, width_curvature=0.0,
+            coupling_per_v=0.0, width_curvature=0.0, saturation_per_ns=0.0,
         )
         return lmfit.models.update_param_vals(params, self.prefix, **kwargs)
 
@@ -145,7 +165,12 @@ def fit_df_surface(
     weights = None
     if stderr_ns is not None and np.all(np.isfinite(stderr_ns)) and np.all(stderr_ns > 0):
         weights = df_ns / stderr_ns  # 1 / stderr of ln(dF), to first order
-    result = model.fit(np.log(df_ns), params, amplitude_offset_v=x, log_width_ratio=y, weights=weights)
+    result = model.fit(
+        np.log(df_ns), params, amplitude_offset_v=x, log_width_ratio=y, weights=weights,
+        scale_covar=weights is None,
+    )
+    if weights is not None:
+        scale_uncertainties(result)
     check_fit(result, where, fit_warnings)
 
     fit = DfSurfaceFit(
@@ -172,23 +197,26 @@ def _fix_unsupported_terms(
     """Hold at 0 the terms the grid cannot determine; return the number of free parameters."""
     distinct_amplitudes = len(np.unique(amplitudes_v))
     distinct_widths = len(np.unique(widths_s))
+    both_axes = distinct_amplitudes >= 2 and distinct_widths >= 2
     supported = {
         "amplitude_slope_per_v": distinct_amplitudes >= 2,
         "width_exponent": distinct_widths >= 2,
         "amplitude_curvature_per_v2": distinct_amplitudes >= 3,
-        "coupling_per_v": distinct_amplitudes >= 2 and distinct_widths >= 2,
+        "coupling_per_v": both_axes,
         "width_curvature": distinct_widths >= 3,
+        "saturation_per_ns": both_axes,
     }
     for name, is_supported in supported.items():
         if not is_supported:
             params[name].set(value=0.0, vary=False)
-    # The full quadratic needs more cells than parameters; drop the quadratic terms if not.
+
     n_free = 1 + sum(supported.values())
-    if len(amplitudes_v) <= n_free:
-        for name in _QUADRATIC_TERMS:
-            if params[name].vary:
-                params[name].set(value=0.0, vary=False)
-                n_free -= 1
+    for name in _OPTIONAL_TERMS:
+        if n_free < len(amplitudes_v):
+            break
+        if params[name].vary:
+            params[name].set(value=0.0, vary=False)
+            n_free -= 1
     return n_free
 
 
@@ -201,6 +229,7 @@ def surface_parameter_units() -> dict[str, str]:
         "amplitude_curvature_per_v2": "1/V^2",
         "coupling_per_v": "1/V",
         "width_curvature": "1",
+        "saturation_per_ns": "1/nS",
     }
 
 
@@ -218,11 +247,13 @@ def describe_surface(fit: DfSurfaceFit) -> dict:
             **({} if parameter.vary else {"fixed": True}),
         }
     return {
-        "name": "log-quadratic surface",
+        "name": "saturated log-quadratic surface",
         "formula": (
-            "ln(dF / 1 nS) = log_df_ref + amplitude_slope_per_v * x + width_exponent * y "
-            "+ amplitude_curvature_per_v2 * x^2 + coupling_per_v * x * y + width_curvature * y^2, "
-            "x = amplitude_v - amplitude_ref_v, y = ln(width_s / width_ref_s)"
+            "dF / 1 nS = (1 - exp(-saturation_per_ns * D)) / saturation_per_ns (dF = D when "
+            "saturation_per_ns = 0), ln(D / 1 nS) = log_df_ref + amplitude_slope_per_v * x "
+            "+ width_exponent * y + amplitude_curvature_per_v2 * x^2 + coupling_per_v * x * y "
+            "+ width_curvature * y^2, x = amplitude_v - amplitude_ref_v, "
+            "y = ln(width_s / width_ref_s)"
         ),
         "amplitude_ref_v": fit.amplitude_ref_v,
         "width_ref_s": fit.width_ref_s,

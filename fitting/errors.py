@@ -33,7 +33,7 @@ class FitQualityError(FittingError):
 
 
 class DeviceFileError(FittingError):
-    """A device parameter file is missing a field or holds an invalid value."""
+    """A device parameter file is missing a field or contains an invalid value."""
 
 
 @dataclass

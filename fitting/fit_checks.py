@@ -63,6 +63,27 @@ def parameter_quantity(result: lmfit.model.ModelResult, name: str, unit: str) ->
     return quantity(parameter.value, parameter.stderr, unit)
 
 
+def scale_uncertainties(result: lmfit.model.ModelResult) -> float:
+    """Scale the stderr and covariance of a weighted fit by sqrt(max(1, reduced chi-square)).
+
+    For a fit whose weights are 1 / sigma of each point, the unscaled covariance holds when
+    the model describes the points within their errors. A reduced chi-square above 1 shows
+    extra scatter, and the errors grow by its square root (the scale factor of the Particle
+    Data Group's averages). Below 1 they are kept, because with few degrees of freedom a
+    small chi-square is often chance and would shrink the errors below the points' own.
+    The fit must have been run with ``scale_covar=False``. Returns the factor applied.
+    """
+    factor = math.sqrt(max(1.0, float(result.redchi)))
+    if factor == 1.0:
+        return factor
+    for parameter in result.params.values():
+        if parameter.stderr is not None:
+            parameter.stderr *= factor
+    if result.covar is not None:
+        result.covar = result.covar * factor**2
+    return factor
+
+
 def fit_statistics(result: lmfit.model.ModelResult) -> dict[str, float | int | bool]:
     """Return the goodness-of-fit numbers exported next to a model's parameters."""
     return {

@@ -1,14 +1,15 @@
 """One PNG per fit: the data, the model and the residuals (matplotlib, Agg renderer).
 
 Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg canvas, so
-nothing touches pyplot's global state or needs a display. Files written into the plot
-directory:
+nothing touches pyplot's global state or needs a display. Fixed margins replace the
+constrained layout and log axes carry no minor ticks, because both cost about a second
+per figure on a two-core machine. Files written into the plot directory:
 
 * ``decay-bias<+V.VVV>V.png``: every repeat of the decay at one bias with its exponential fit;
 * ``lambda-sigmoid.png``: Lambda per bias with the sigmoid and the reachable range;
 * ``df-surface.png``: mean dF of the short-term table with the interpolation surface;
 * ``pulse-energy.png``: the power law E(dF) on log axes;
-* ``conductance-levels.png``: the long-term levels with G_min.
+* ``conductance-levels.png``: the long-term levels and the pre-SET state, with G_min.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ def write_fit_plots(fit: CampaignFit, directory: str | Path) -> list[Path]:
 
 
 def _figure_with_residuals(title: str) -> tuple[Figure, object, object]:
-    figure = Figure(figsize=(6.4, 5.6), layout="constrained")
+    figure = Figure(figsize=(6.4, 5.6))
     FigureCanvasAgg(figure)
     data_axes, residual_axes = figure.subplots(
         2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
+    figure.subplots_adjust(left=0.14, right=0.97, top=0.92, bottom=0.1, hspace=0.08)
     figure.suptitle(title)
     residual_axes.axhline(0.0, color="0.5", linewidth=0.8)
     return figure, data_axes, residual_axes
@@ -74,6 +76,8 @@ def _plot_decay(point: BiasDecayPoint, directory: Path) -> Path:
             color=markers[0].get_color(),
         )
     axes.set_xscale("log")
+    axes.minorticks_off()
+    residual_axes.minorticks_off()
     axes.set_ylabel("Conductance (nS)")
     axes.legend(fontsize="small")
     residual_axes.set_xlabel("Time since pulse (s)")
@@ -117,11 +121,13 @@ def _plot_df_surface(fit: CampaignFit, directory: Path) -> Path:
         model_ns = surface.predict_df(dense, np.full_like(dense, width_s)) * 1e9
         axes.plot(dense, model_ns, "-", color=bars[0].get_color())
         model_at_points = surface.predict_df(surface.amplitudes_v[chosen], surface.widths_s[chosen]) * 1e9
-        residual_axes.plot(
-            surface.amplitudes_v[chosen], surface.df_means_ns[chosen] / model_at_points - 1.0, "o",
+        residual_axes.errorbar(
+            surface.amplitudes_v[chosen], surface.df_means_ns[chosen] / model_at_points - 1.0,
+            yerr=None if errors is None else errors / model_at_points, fmt="o",
             color=bars[0].get_color(),
         )
     axes.set_yscale("log")
+    axes.minorticks_off()
     axes.set_ylabel("dF (nS)")
     axes.legend(title="pulse width", fontsize="small")
     residual_axes.set_xlabel("Pulse amplitude (V)")
@@ -140,6 +146,8 @@ def _plot_pulse_energy(fit: CampaignFit, directory: Path) -> Path:
     axes.plot(dense, power_law.c_j * dense**power_law.alpha, "-", label="E = c (|dF| / 1 nS)^alpha")
     axes.set_xscale("log")
     axes.set_yscale("log")
+    axes.minorticks_off()
+    residual_axes.minorticks_off()
     axes.set_ylabel("Pulse energy (J)")
     axes.legend()
     residual_axes.plot(df_ns, -power_law.result.residual, "o")
@@ -149,12 +157,21 @@ def _plot_pulse_energy(fit: CampaignFit, directory: Path) -> Path:
 
 
 def _plot_levels(fit: CampaignFit, directory: Path) -> Path:
-    figure = Figure(figsize=(6.4, 4.0), layout="constrained")
+    figure = Figure(figsize=(6.4, 4.0))
     FigureCanvasAgg(figure)
     axes = figure.subplots()
+    figure.subplots_adjust(left=0.14, right=0.97, top=0.9, bottom=0.13)
     levels = fit.levels
     errors = [level.g_stderr_s * 1e9 if level.g_stderr_s is not None else 0.0 for level in levels]
-    axes.errorbar([level.level for level in levels], [level.g_s * 1e9 for level in levels], yerr=errors, fmt="o")
+    axes.errorbar(
+        [level.level for level in levels], [level.g_s * 1e9 for level in levels], yerr=errors,
+        fmt="o", label="levels",
+    )
+    if fit.pre_set is not None:
+        # The pre-SET state has no level number; it is drawn one step left of the first level.
+        position = min(level.level for level in levels) - 1
+        error = fit.pre_set.g_stderr_s * 1e9 if fit.pre_set.g_stderr_s is not None else 0.0
+        axes.errorbar([position], [fit.pre_set.g_s * 1e9], yerr=[error], fmt="s", label="before SET")
     g_min = fit.document["conductance"]["g_min"]["value"] * 1e9
     axes.axhline(g_min, color="0.6", linestyle="--", label=f"G_min = {g_min:.3g} nS")
     axes.set_xlabel("Long-term level")

@@ -1,10 +1,10 @@
 """Reading of results files: header, run status, unit-checked columns, protocol lookup.
 
-A results file is a PyMeasure ``Results`` CSV file (``docs/data-format.md``): comment lines
+A results file is a PyMeasure ``Results`` CSV file (``docs/data-format.md``). Comment lines
 starting with ``#`` carry the procedure class, its parameters, metadata such as the bench
-description, and possibly a status trailer; the CSV rows follow. This module reads such a
-file without importing the procedure class, so that data measured elsewhere in the same
-format can be fitted too.
+description, and a status trailer when the run recorded one. The CSV rows follow. This
+module reads such a file without importing the procedure class, so that data measured
+elsewhere in the same format can be fitted too.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class ResultsFile:
     """One results file: its header entries, run status and data rows.
 
     ``sections`` maps a header section (``Parameters``, ``Metadata`` or any other
-    ``Name:`` line followed by tab-indented entries) to its entries; ``entries`` holds the
-    un-indented ``Key: value`` lines, such as ``Procedure``. ``status`` is the recorded run
+    ``Name:`` line followed by tab-indented entries) to its entries. ``entries`` contains
+    the un-indented ``Key: value`` lines, such as ``Procedure``. ``status`` is the recorded run
     status (``completed``, ``aborted``, ``failed``) or None when the file records none.
     """
 
@@ -73,13 +73,13 @@ class ResultsFile:
 
     def header_value(self, name: str) -> str | None:
         """Return the header entry ``name`` (case-insensitive) from any section, or None."""
-        wanted = name.casefold()
+        folded_name = name.casefold()
         for key, value in self.entries.items():
-            if key.casefold() == wanted:
+            if key.casefold() == folded_name:
                 return value
         for section in self.sections.values():
             for key, value in section.items():
-                if key.casefold() == wanted:
+                if key.casefold() == folded_name:
                     return value
         return None
 
@@ -151,11 +151,13 @@ def identify_protocol(
 ) -> str:
     """Return the protocol name of a results file.
 
-    Rules, in order: a header entry ``Protocol`` that names a protocol; the procedure
-    class of the ``Procedure:`` line, lower-cased with non-letters and a trailing
-    ``procedure`` removed (``BiasDecayProcedure`` is ``bias-decay``); the column set
-    (``Bias (V)`` means bias-decay, ``Level`` long-term-levels, ``Pulse energy (J)``
-    short-term, ``Phase`` set, ``Cycle`` iv-sweep).
+    The rules apply in order:
+
+    1. a header entry ``Protocol`` that names a protocol;
+    2. the procedure class of the ``Procedure:`` line, lower-cased, with non-letters and a
+       trailing ``procedure`` removed (``BiasDecayProcedure`` is ``bias-decay``);
+    3. the column set: ``Bias (V)`` means bias-decay, ``Level`` long-term-levels,
+       ``Pulse energy (J)`` short-term, ``Phase`` set and ``Cycle`` iv-sweep.
     """
     section_items = [item for section in sections.values() for item in section.items()]
     for key, value in [*entries.items(), *section_items]:
@@ -341,7 +343,7 @@ def _read_rows(path: Path, text: str) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         raise ResultsFileError(f"cannot parse the data rows of {path}: {error}") from error
     if data.empty:
-        raise ResultsFileError(f"results file {path} holds no data rows")
+        raise ResultsFileError(f"results file {path} contains no data rows")
     data.columns = [str(name).strip() for name in data.columns]
     return data
 
@@ -356,7 +358,7 @@ def _require_numeric(results: ResultsFile, names: list[str]) -> None:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise ResultsFileError(
-                f"{results.path}: column {name!r} holds a non-numeric value "
+                f"{results.path}: column {name!r} has an invalid, non-numeric value "
                 f"{column.iloc[row]!r} in data row {row + 1}"
             )
         results.data[name] = converted

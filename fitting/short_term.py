@@ -10,8 +10,10 @@ Discretisation rule. The network maps a conductance step of ``siemens_per_weight
 to one simulated weight unit and discretises every update to 0.5 units, so adjacent
 device states are ``df_step = 0.5 * siemens_per_weight_unit`` apart. They must differ by
 at least the largest spread of dF, so ``df_step`` is the largest standard deviation over
-the table, rounded up to a multiple of 0.5 nS. The published spread is below 1 nS for every
-(amplitude, width), so the published step is 1 nS and ``siemens_per_weight_unit`` 2 nS.
+the table, rounded up to a multiple of a grid step (default 1 nS). This is the published
+reasoning: the spread is below 1 nS for every (amplitude, width), so the step is 1 nS and
+``siemens_per_weight_unit`` 2 nS. A finer grid (``grid_s``) gives a finer step, and with it
+a smaller weight unit and a larger clip ``df_max / siemens_per_weight_unit``.
 ``df_max`` is the largest mean dF of the table, as measured (the published 38.6 nS, which
 the study rounded up to 40 nS = 20 units).
 """
@@ -30,7 +32,7 @@ from fitting.results_files import ResultsFile, require_columns, rows_without_nan
 
 log = logging.getLogger(__name__)
 
-DF_STEP_GRID_S = 0.5e-9
+DF_STEP_GRID_S = 1e-9
 SIMULATED_DF_STEP = 0.5
 
 _ROW_COLUMNS = (

@@ -1,10 +1,11 @@
 """Seeded synthetic results files with known ground truth, for tests of the fitting chain.
 
-``write_campaign`` writes a short-term, a bias-decay and a long-term-levels file in the
-format of ``docs/data-format.md`` (PyMeasure header, unit-named columns, status trailer),
-generated from a ``SyntheticTruth`` whose parameters a fit must recover:
+``write_campaign`` writes a set, a short-term, a bias-decay and a long-term-levels file in
+the format of ``docs/data-format.md`` (PyMeasure header, unit-named columns, status
+trailer), generated from a ``SyntheticTruth`` whose parameters a fit must recover:
 
-* conductance read at 0.6 V: ``G = W + F`` plus Gaussian read noise;
+* conductance read at 0.6 V: ``G = W + F`` plus Gaussian read noise, with W at
+  ``pre_set_s`` before the SET train and at ``levels_s[k]`` on level k afterwards;
 * pulse response: ``dF = df_ref_s * exp(slope_per_v (A - 2.75 V)) * (w / 100 us) ** width_exponent``
   (a log-linear surface), times ``1 + spread_rel z`` plus ``spread_floor_s z'``;
 * decay of F after a pulse: ``exp(-t / tau(bias))`` with ``tau = -step_interval_s / ln Lambda(bias)``
@@ -13,7 +14,7 @@ generated from a ``SyntheticTruth`` whose parameters a fit must recover:
 * pulse energy: ``E = c (dF / 1 nS) ** alpha`` times a log-normal factor.
 
 The defaults follow the published figures (Lambda 0.08-0.92 at 1 s steps, c = 30 pJ,
-alpha = 1.52, G_min = 12 nS, dF from 0.7 nS at 2 V, 20 us to 38.6 nS at 3.5 V, 500 us), chosen
+alpha = 1.52, G_min = 12 nS before SET, levels up to 23 nS, dF from 0.7 nS at 2 V, 20 us to 38.6 nS at 3.5 V, 500 us), chosen
 as ground truth here, not measured. The log-linear surface through those two corners gives
 2.1, 3.8 and 7.0 nS for 100 us pulses of 2, 2.5 and 3 V (published: about 3, 5 and 10 nS).
 The same seed gives the same files.
@@ -40,7 +41,10 @@ BIAS_DECAY_COLUMNS = (
 )
 LONG_TERM_LEVELS_COLUMNS = ("Level", *SHORT_TERM_COLUMNS)
 
+SET_COLUMNS = ("Time (s)", "Phase", "Voltage (V)", "Current (A)", "Conductance (S)")
+
 PROCEDURES = {
+    "set": "protocols.set_train.SetProcedure",
     "short-term": "protocols.short_term.ShortTermProcedure",
     "bias-decay": "protocols.bias_decay.BiasDecayProcedure",
     "long-term-levels": "protocols.long_term_levels.LongTermLevelsProcedure",
@@ -52,7 +56,8 @@ class SyntheticTruth:
     """Ground-truth device parameters of the synthetic campaign (SI units)."""
 
     read_voltage_v: float = 0.6
-    levels_s: tuple[float, ...] = (12e-9, 15.5e-9, 19e-9, 22.5e-9)
+    pre_set_s: float = 12e-9
+    levels_s: tuple[float, ...] = (14e-9, 17e-9, 20e-9, 23e-9)
     read_noise_s: float = 0.05e-9
     # Pulse response surface, at the reference point 2.75 V, 100 us.
     df_ref_s: float = 5.2e-9
@@ -97,7 +102,7 @@ class SyntheticTruth:
 
 @dataclass(frozen=True)
 class SyntheticPlan:
-    """What the synthetic campaign measures (the published grid by default)."""
+    """Measurement plan of the synthetic campaign (the published grid by default)."""
 
     amplitudes_v: tuple[float, ...] = (2.0, 2.5, 3.0, 3.5)
     widths_s: tuple[float, ...] = (20e-6, 100e-6, 500e-6)
@@ -201,6 +206,22 @@ def long_term_levels_frame(truth: SyntheticTruth, plan: SyntheticPlan, rng: np.r
     return pd.DataFrame(pd.concat(frames, ignore_index=True), columns=list(LONG_TERM_LEVELS_COLUMNS))
 
 
+def set_frame(truth: SyntheticTruth, plan: SyntheticPlan, rng: np.random.Generator) -> pd.DataFrame:
+    """Return the rows of a set run: reads before the train, after it, and while settling."""
+    rows = []
+    phases = [("before", truth.pre_set_s, np.arange(5.0))]
+    phases.append(("after", truth.levels_s[0], 6.0 + np.arange(5.0)))
+    phases.append(("settle", truth.levels_s[0], 30.0 + 20.0 * np.arange(12)))
+    for phase, level_s, times_s in phases:
+        for time_s in times_s:
+            g = level_s + truth.read_noise_s * rng.standard_normal()
+            rows.append({
+                "Time (s)": time_s, "Phase": phase, "Voltage (V)": truth.read_voltage_v,
+                "Current (A)": g * truth.read_voltage_v, "Conductance (S)": g,
+            })
+    return pd.DataFrame(rows, columns=list(SET_COLUMNS))
+
+
 def write_results_file(
     path: str | Path,
     frame: pd.DataFrame,
@@ -240,13 +261,14 @@ def write_campaign(
     seed: int = 0,
     truth: SyntheticTruth | None = None,
     plan: SyntheticPlan | None = None,
-    protocols: tuple[str, ...] = ("short-term", "bias-decay", "long-term-levels"),
+    protocols: tuple[str, ...] = ("set", "short-term", "bias-decay", "long-term-levels"),
 ) -> dict[str, Path]:
     """Write a synthetic campaign into ``directory`` and return the file of each protocol."""
     truth = truth or SyntheticTruth()
     plan = plan or SyntheticPlan()
     rng = np.random.default_rng(seed)
     builders = {
+        "set": set_frame,
         "short-term": short_term_frame,
         "bias-decay": bias_decay_frame,
         "long-term-levels": long_term_levels_frame,

@@ -30,9 +30,9 @@ def encode_block(payload: bytes, *, large_form: bool | None = None) -> bytes:
     """Return ``payload`` framed as a block.
 
     ``large_form=None`` chooses the standard form and switches to the R&S form
-    ``#(<length>)`` only when the payload is longer than 999,999,999 bytes;
-    ``True`` always uses the R&S form and ``False`` never does (a payload too long for
-    the standard form then raises ``BlockFormatError``).
+    ``#(<length>)`` only when the payload is longer than 999,999,999 bytes. ``True``
+    always uses the R&S form. ``False`` never does, so a payload too long for the standard
+    form raises ``BlockFormatError``.
     """
     payload = bytes(payload)
     length = len(payload)

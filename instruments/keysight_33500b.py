@@ -5,9 +5,9 @@ ramp-symmetry, pulse-hold and burst-mode properties unchanged) and replaces what
 suit a device that one volt too many can damage:
 
 * every property that can change the voltage on an output (function, amplitude, offset,
-  high and low level, output on) is checked against the device limits before it is sent,
-  using the voltage that actually reaches the device (see below), and is rejected, never
-  clipped;
+  high and low level, output on) is checked against the device limits before it is sent.
+  The check uses the voltage that actually reaches the device (see below), and a value out
+  of range is rejected, never clipped;
 * the generator's own output range follows the load setting (PyMeasure assumes 50 ohm);
 * validators are strict and numbers are written with all their digits (PyMeasure's ``%f``
   turns 1e-7 into ``0.000000``);
@@ -23,7 +23,7 @@ channel 1 without any check.
 Voltage at the device. The generator has a fixed 50 ohm source impedance and programs its
 output for the load set with ``OUTPn:LOAD``. Its open-circuit voltage (EMF) is the
 programmed value times ``(R_setting + 50) / R_setting`` (1 for the INF setting), and the
-device, a load of ``device_load_ohm``, sees the EMF times
+voltage across the device, a load of ``device_load_ohm``, is the EMF times
 ``R_device / (R_device + 50)``. With the 50 ohm setting and the high-impedance device the
 device therefore sees twice the programmed value. The EMF range is +-10 V and 2 mVpp to
 20 Vpp, i.e. +-5 V and 1 mVpp to 10 Vpp programmed at 50 ohm. Changing the load setting
@@ -56,13 +56,15 @@ from instruments.ieee488_block import encode_block
 from instruments.safety import SafetyLimitError, SafetyLimits
 from instruments.scpi_instrument import (
     ScpiInstrument,
+    float_control,
     format_float,
-    format_on_off,
+    keyword_control,
     keyword_reply,
     parse_bool,
     send_setting,
     strict_finite_range,
     strict_int_range,
+    validate_bool,
 )
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,10 @@ MAX_EMF_V = 10.0
 MIN_EMF_AMPLITUDE_VPP = 2e-3
 #: DAC code of the positive full scale of an arbitrary waveform (the negative is -32767).
 DAC_FULL_SCALE = 32767
-#: Fewest points of an arbitrary waveform.
+#: Minimum number of points of an arbitrary waveform.
 MIN_ARB_POINTS = 8
-#: NOTE: 16 MSa needs option MEM; a standard 33500B holds 1 MSa per channel and reports an
+#: Maximum number of points of an arbitrary waveform.
+#: NOTE: 16 MSa needs option MEM. A standard 33500B stores 1 MSa per channel and reports an
 #: error for a longer waveform, which the driver raises. Confirm on the bench's unit.
 MAX_ARB_POINTS = 16_000_000
 #: Highest arbitrary-waveform sample rate with the filter OFF, in Sa/s (33500 series, from
@@ -104,7 +107,7 @@ def emf_per_programmed_volt(load_setting_ohm: float) -> float:
 
 
 def device_divider(device_load_ohm: float) -> float:
-    """Return the fraction of the open-circuit voltage that a load of ``device_load_ohm`` sees."""
+    """Return the fraction of the open-circuit voltage across a load of ``device_load_ohm``."""
     if math.isinf(device_load_ohm):
         return 1.0
     return device_load_ohm / (device_load_ohm + OUTPUT_IMPEDANCE_OHM)
@@ -189,12 +192,6 @@ def _validate_burst_cycles(value, values):
     return str(strict_int_range(value, values))
 
 
-def _validate_bool(value, values):
-    if not isinstance(value, bool):
-        raise TypeError(f"expected True or False, got {value!r}")
-    return format_on_off(value)
-
-
 def _validate_arb_name(name) -> str:
     if not isinstance(name, str) or not _ARB_NAME.fullmatch(name):
         raise ValueError(
@@ -217,31 +214,6 @@ def _parse_cycles(reply):
     return value if math.isinf(value) else int(value)
 
 
-def _finite_control(command: str, docs: str, values: tuple[float, float]):
-    """Return a strictly validated float property for ``SOUR{ch}:<command>`` style commands."""
-    return Instrument.control(
-        f"{command}?",
-        f"{command} %s",
-        docs,
-        validator=lambda value, limits: format_float(strict_finite_range(value, limits)),
-        values=values,
-        check_set_errors=True,
-    )
-
-
-def _keyword_control(command: str, docs: str, values: tuple[str, ...]):
-    return Instrument.control(
-        f"{command}?",
-        f"{command} %s",
-        docs,
-        validator=strict_discrete_set,
-        values=values,
-        cast=str,
-        get_process=keyword_reply(values),
-        check_set_errors=True,
-    )
-
-
 # ---- channel --------------------------------------------------------------------------
 
 
@@ -255,26 +227,26 @@ class Keysight33500BChannel(Agilent33500Channel):
     pulse_dutycycle_check_set_errors = True
     burst_mode_check_set_errors = True
 
-    frequency = _finite_control(
+    frequency = float_control(
         "SOUR{ch}:FREQ",
         """Control the waveform frequency in hertz (float strictly from 1e-6 to 3e7; the
         instrument rejects frequencies its model or the function does not support).""",
         (1e-6, 30e6),
     )
 
-    phase = _finite_control(
+    phase = float_control(
         "SOUR{ch}:PHAS",
         """Control the waveform phase in degrees (float strictly from -360 to 360).""",
         (-360.0, 360.0),
     )
 
-    pulse_period = _finite_control(
+    pulse_period = float_control(
         "SOUR{ch}:FUNC:PULS:PER",
         """Control the pulse period in seconds (float strictly from 3.3e-8 to 1e6).""",
         (33e-9, 1e6),
     )
 
-    pulse_width = _finite_control(
+    pulse_width = float_control(
         "SOUR{ch}:FUNC:PULS:WIDT",
         """Control the pulse width in seconds (float strictly from 1.6e-8 to 1e6).""",
         (16e-9, 1e6),
@@ -290,14 +262,14 @@ class Keysight33500BChannel(Agilent33500Channel):
         check_set_errors=True,
     )
 
-    pulse_leading_edge = _finite_control(
+    pulse_leading_edge = float_control(
         "SOUR{ch}:FUNC:PULS:TRAN:LEAD",
         """Control the pulse leading-edge time in seconds (float strictly from 8.4e-9 to
         1e-6).""",
         (8.4e-9, 1e-6),
     )
 
-    pulse_trailing_edge = _finite_control(
+    pulse_trailing_edge = float_control(
         "SOUR{ch}:FUNC:PULS:TRAN:TRA",
         """Control the pulse trailing-edge time in seconds (float strictly from 8.4e-9 to
         1e-6).""",
@@ -308,7 +280,7 @@ class Keysight33500BChannel(Agilent33500Channel):
         "SOUR{ch}:BURS:STAT?",
         "SOUR{ch}:BURS:STAT %s",
         """Control whether burst mode is on (bool).""",
-        validator=_validate_bool,
+        validator=validate_bool,
         cast=str,
         get_process=parse_bool,
         check_set_errors=True,
@@ -325,21 +297,21 @@ class Keysight33500BChannel(Agilent33500Channel):
         check_set_errors=True,
     )
 
-    burst_period = _finite_control(
+    burst_period = float_control(
         "SOUR{ch}:BURS:INT:PER",
         """Control the period of internally triggered bursts in seconds (float strictly from
         1e-6 to 8000).""",
         (1e-6, 8000.0),
     )
 
-    trigger_source = _keyword_control(
+    trigger_source = keyword_control(
         "TRIG{ch}:SOUR",
         """Control the trigger source of this channel (str strictly 'IMM', 'EXT', 'TIM' or
         'BUS').""",
         ("IMM", "EXT", "TIM", "BUS"),
     )
 
-    trigger_timer = _finite_control(
+    trigger_timer = float_control(
         "TRIG{ch}:TIM",
         """Control the trigger period used with the TIM trigger source in seconds (float
         strictly from 1e-6 to 8000).""",
@@ -358,14 +330,14 @@ class Keysight33500BChannel(Agilent33500Channel):
         check_set_errors=True,
     )
 
-    polarity = _keyword_control(
+    polarity = keyword_control(
         "OUTP{ch}:POL",
         """Control the output polarity (str strictly 'NORM' or 'INV'; INV mirrors the
         waveform about the offset).""",
         ("NORM", "INV"),
     )
 
-    amplitude_unit = _keyword_control(
+    amplitude_unit = keyword_control(
         "SOUR{ch}:VOLT:UNIT",
         """Control the amplitude unit (str; only 'VPP' can be set, because the driver's
         voltage checks work in volts peak-to-peak).""",
@@ -383,7 +355,7 @@ class Keysight33500BChannel(Agilent33500Channel):
         check_set_errors=True,
     )
 
-    arb_srate = _finite_control(
+    arb_srate = float_control(
         "SOUR{ch}:FUNC:ARB:SRAT",
         """Control the arbitrary-waveform sample rate in samples per second (float strictly
         from 1e-6 to 2.5e8; the instrument rejects rates its model does not support).""",
@@ -402,7 +374,7 @@ class Keysight33500BChannel(Agilent33500Channel):
         check_set_errors=True,
     )
 
-    arb_advance = _keyword_control(
+    arb_advance = keyword_control(
         "SOUR{ch}:FUNC:ARB:ADV",
         """Control how the arbitrary waveform advances (str strictly 'TRIG' or 'SRAT').""",
         ("TRIG", "SRAT"),
@@ -413,7 +385,9 @@ class Keysight33500BChannel(Agilent33500Channel):
     @property
     def function(self) -> str:
         """Control the output function (str strictly 'SIN', 'SQU', 'TRI', 'RAMP', 'PULS',
-        'PRBS', 'NOIS', 'ARB' or 'DC'); checked at the device before it is set."""
+        'PRBS', 'NOIS', 'ARB' or 'DC').
+
+        The setter checks the resulting output at the device before it sends anything."""
         reply = self.ask("SOUR{ch}:FUNC?")
         return keyword_reply(FUNCTIONS)(reply)
 
@@ -431,9 +405,10 @@ class Keysight33500BChannel(Agilent33500Channel):
 
     @property
     def amplitude(self) -> float:
-        """Control the amplitude in volts peak-to-peak, programmed (float from the
-        generator's minimum to its maximum at the load setting: 1e-3 to 10 at 50 ohm, 2e-3
-        to 20 at INF); checked at the device before it is set."""
+        """Control the programmed amplitude in volts peak-to-peak (float from 1e-3 to 10 at
+        50 ohm, from 2e-3 to 20 at INF).
+
+        The setter checks the resulting output at the device before it sends anything."""
         return float(self.ask("SOUR{ch}:VOLT?"))
 
     @amplitude.setter
@@ -450,9 +425,10 @@ class Keysight33500BChannel(Agilent33500Channel):
 
     @property
     def offset(self) -> float:
-        """Control the DC offset in volts, programmed (float within the generator's range
-        at the load setting: +-5 at 50 ohm, +-10 at INF); checked at the device before it is
-        set."""
+        """Control the programmed DC offset in volts (float from -5 to 5 at 50 ohm, from
+        -10 to 10 at INF).
+
+        The setter checks the resulting output at the device before it sends anything."""
         return float(self.ask("SOUR{ch}:VOLT:OFFS?"))
 
     @offset.setter
@@ -469,8 +445,10 @@ class Keysight33500BChannel(Agilent33500Channel):
 
     @property
     def voltage_high(self) -> float:
-        """Control the high level in volts, programmed (float above the low level, within
-        the generator's range at the load setting); checked at the device before it is set."""
+        """Control the programmed high level in volts (float above the low level, from -5
+        to 5 at 50 ohm, from -10 to 10 at INF).
+
+        The setter checks the resulting output at the device before it sends anything."""
         return float(self.ask("SOUR{ch}:VOLT:HIGH?"))
 
     @voltage_high.setter
@@ -485,8 +463,10 @@ class Keysight33500BChannel(Agilent33500Channel):
 
     @property
     def voltage_low(self) -> float:
-        """Control the low level in volts, programmed (float below the high level, within
-        the generator's range at the load setting); checked at the device before it is set."""
+        """Control the programmed low level in volts (float below the high level, from -5
+        to 5 at 50 ohm, from -10 to 10 at INF).
+
+        The setter checks the resulting output at the device before it sends anything."""
         return float(self.ask("SOUR{ch}:VOLT:LOW?"))
 
     @voltage_low.setter
@@ -541,7 +521,12 @@ class Keysight33500BChannel(Agilent33500Channel):
         )
 
     def read_output_state(self) -> OutputState:
-        """Read the settings that decide the output voltage (six queries, see the class doc)."""
+        """Read the settings that decide the output voltage.
+
+        Sends ``OUTPn?``, ``OUTPn:LOAD?``, ``SOURn:FUNC?``, ``SOURn:VOLT:UNIT?``,
+        ``SOURn:VOLT?`` and ``SOURn:VOLT:OFFS?`` in this order. Raises ``InstrumentError``
+        for an unknown function or an amplitude unit other than Vpp.
+        """
         output_on = parse_bool(self.ask(f"OUTP{self.id}?"))
         load_ohm = _parse_infinity(self.ask(f"OUTP{self.id}:LOAD?"))
         function_reply = self.ask(f"SOUR{self.id}:FUNC?")
@@ -575,7 +560,7 @@ class Keysight33500BChannel(Agilent33500Channel):
         """
         description = f"DC voltage at the device = {voltage_v!r} V"
         limits = self._require_limits(description)
-        limits.check_voltage(voltage_v, f"channel {self.id} {description}")
+        limits.check_voltage(voltage_v, f"channel {self.id} DC voltage at the device")
         state = self.read_output_state()
         offset_v = voltage_v / load_factor(state.load_ohm, self.parent.device_load_ohm)
 
@@ -594,7 +579,7 @@ class Keysight33500BChannel(Agilent33500Channel):
         the device.
 
         The two settings are sent in the order that keeps the high level above the low one
-        at every step; each intermediate state is checked like the final one.
+        at every step. Each intermediate state is checked like the final one.
         """
         description = f"pulse levels at the device = {low_v!r} V to {high_v!r} V"
         limits = self._require_limits(description)
@@ -638,8 +623,10 @@ class Keysight33500BChannel(Agilent33500Channel):
             )
         if not np.issubdtype(codes.dtype, np.integer):
             raise ValueError(f"DAC codes must be integers, got dtype {codes.dtype}")
-        if np.abs(codes).max() > DAC_FULL_SCALE:
-            index = int(np.argmax(np.abs(codes) > DAC_FULL_SCALE))
+        # int64 first: abs() of an int16 -32768 overflows to -32768 and would pass.
+        magnitudes = np.abs(codes.astype(np.int64))
+        if magnitudes.max() > DAC_FULL_SCALE:
+            index = int(np.argmax(magnitudes > DAC_FULL_SCALE))
             raise ValueError(
                 f"DAC code {int(codes[index])} at index {index} is outside -32767 to 32767"
             )
@@ -659,12 +646,13 @@ class Keysight33500BChannel(Agilent33500Channel):
     ) -> ArbUpload:
         """Upload a waveform given in volts at the device and select it (function ARB).
 
-        Chooses amplitude and offset so that the DAC range spans the samples, checks every
-        quantised sample at the device and the generator's range, then sets polarity
-        NORM, clears the channel's volatile memory (unless ``clear_memory`` is False),
-        uploads, selects the waveform at ``sample_rate_hz`` with the filter OFF and sets
-        amplitude, offset and function. Needs the output off, because those settings change
-        one at a time. Returns what was configured, including the quantised voltages.
+        The method chooses amplitude and offset so that the DAC range spans the samples.
+        It checks every quantised sample at the device and the generator's range before
+        anything is sent. Then it sets polarity NORM, clears the channel's volatile memory
+        (unless ``clear_memory`` is False) and uploads. Last, it selects the waveform at
+        ``sample_rate_hz`` with the filter OFF and sets amplitude, offset and function.
+        The output must be off, because those settings change one at a time. Returns what
+        was configured, including the quantised voltages.
         """
         description = f"arbitrary waveform {name!r}"
         limits = self._require_limits(description)
@@ -754,7 +742,8 @@ class Keysight33500BChannel(Agilent33500Channel):
         """Raise ValueError if ``state`` is outside what the generator can output."""
         load = "INF" if math.isinf(state.load_ohm) else f"{state.load_ohm:g} ohm"
         minimum_vpp, maximum_vpp = amplitude_range_vpp(state.load_ohm)
-        if not minimum_vpp - RANGE_TOLERANCE_V <= state.amplitude_vpp <= maximum_vpp + RANGE_TOLERANCE_V:
+        amplitude_vpp = state.amplitude_vpp
+        if not minimum_vpp - RANGE_TOLERANCE_V <= amplitude_vpp <= maximum_vpp + RANGE_TOLERANCE_V:
             raise ValueError(
                 f"{description}: amplitude {state.amplitude_vpp:g} Vpp is outside the "
                 f"generator's range {minimum_vpp:g} to {maximum_vpp:g} Vpp at load setting {load}"
@@ -945,6 +934,8 @@ class Keysight33500B(ScpiInstrument):
         if failures:
             summary = "; ".join(f"{command}: {error}" for command, error in failures)
             raise InstrumentError(
-                self.name, failures[0][0], f"shutdown incomplete ({len(failures)} failed): {summary}"
+                self.name,
+                failures[0][0],
+                f"shutdown incomplete ({len(failures)} steps failed): {summary}",
             )
         log.info("%s shut down: outputs off at DC 0 V", self.name)

@@ -2,18 +2,19 @@
 
 The scope records the transimpedance amplifier's output (channel 1) and the applied voltage
 (channel 2). The driver sets up channels, timebase, acquisition and the edge trigger,
-arms single acquisitions and downloads records as 32-bit floats in volts with the time
-axis from the record header. The command table is in ``docs/scpi-commands.md``.
+arms single acquisitions and downloads records in volts with the time axis from the record
+header. The command table is in ``docs/scpi-commands.md``.
 
-Records are downloaded with ``FORM REAL,32`` and an explicit byte order (``FORM:BORD
-LSBF``, little endian), only the y values (``EXP:WAV:INCX OFF``), the header
-``CHANn:DATA:HEAD?`` (x start and x stop in seconds, record length, values per sample) and
-``CHANn:DATA?`` as an IEEE 488.2 block parsed by ``instruments.ieee488_block`` (both the
-definite-length form and the R&S large form ``#(<length>)``).
+Records are downloaded as 32-bit floats (``FORM REAL,32``) with an explicit byte order
+(``FORM:BORD LSBF``, little endian) and without x values (``EXP:WAV:INCX OFF``). The header
+``CHANn:DATA:HEAD?`` gives x start and x stop in seconds, the record length and the values
+per sample. ``CHANn:DATA?`` returns an IEEE 488.2 block, parsed by
+``instruments.ieee488_block`` in the definite-length form or the R&S large form
+``#(<length>)``.
 
 NOTE: the numeric ranges of the scope settings below are family-wide bounds that reject
-obvious mistakes; the exact ranges depend on coupling, scale and options, and the
-instrument reports anything it cannot set, which the error-queue check raises.
+obvious mistakes. The exact ranges depend on coupling, scale and options, so the
+instrument reports anything it cannot set and the error-queue check raises it.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from pymeasure.instruments.validators import strict_discrete_set
 from instruments.errors import InstrumentError, InstrumentTimeout
 from instruments.scpi_instrument import (
     ScpiInstrument,
-    format_float,
-    format_on_off,
+    float_control,
+    keyword_control,
     keyword_reply,
     parse_bool,
     send_setting,
     strict_finite_range,
     strict_int_range,
+    validate_bool,
 )
 
 log = logging.getLogger(__name__)
@@ -45,41 +47,10 @@ TRIGGER_SOURCES = ("CHAN1", "CHAN2", "CHAN3", "CHAN4", "EXT")
 BYTES_PER_VALUE = 4
 
 
-def _validate_bool(value, values):
-    if not isinstance(value, bool):
-        raise TypeError(f"expected True or False, got {value!r}")
-    return format_on_off(value)
-
-
 def _parse_trigger_source(reply) -> str:
     """Map ``CHAN1``/``CHANNEL1``/``EXT``/``EXTERNANALOG`` replies to the short forms."""
     text = str(reply).strip().strip('"').upper().replace("CHANNEL", "CHAN")
     return keyword_reply(TRIGGER_SOURCES)(text)
-
-
-def _float_control(command: str, docs: str, values: tuple[float, float]):
-    """Return a strictly validated float property for ``command`` (set) and ``command?``."""
-    return Instrument.control(
-        f"{command}?",
-        f"{command} %s",
-        docs,
-        validator=lambda value, limits: format_float(strict_finite_range(value, limits)),
-        values=values,
-        check_set_errors=True,
-    )
-
-
-def _keyword_control(command: str, docs: str, values: tuple[str, ...], get_process=None):
-    return Instrument.control(
-        f"{command}?",
-        f"{command} %s",
-        docs,
-        validator=strict_discrete_set,
-        values=values,
-        cast=str,
-        get_process=get_process or keyword_reply(values),
-        check_set_errors=True,
-    )
 
 
 class RohdeSchwarzRTE1104Channel(Channel):
@@ -89,27 +60,27 @@ class RohdeSchwarzRTE1104Channel(Channel):
         "CHAN{ch}:STAT?",
         "CHAN{ch}:STAT %s",
         """Control whether the channel is on (bool).""",
-        validator=_validate_bool,
+        validator=validate_bool,
         cast=str,
         get_process=parse_bool,
         check_set_errors=True,
     )
 
-    scale = _float_control(
+    scale = float_control(
         "CHAN{ch}:SCAL",
         """Control the vertical scale in volts per division (float strictly from 1e-3 to
         10; 1 V/div is the largest at 50 ohm).""",
         (1e-3, 10.0),
     )
 
-    offset = _float_control(
+    offset = float_control(
         "CHAN{ch}:OFFS",
         """Control the vertical offset in volts (float strictly from -100 to 100; the
         instrument limits it further by scale and coupling).""",
         (-100.0, 100.0),
     )
 
-    position = _float_control(
+    position = float_control(
         "CHAN{ch}:POS",
         """Control the vertical position in divisions (float strictly from -5 to 5).""",
         (-5.0, 5.0),
@@ -128,7 +99,7 @@ class RohdeSchwarzRTE1104Channel(Channel):
         check_set_errors=True,
     )
 
-    trigger_level = _float_control(
+    trigger_level = float_control(
         "TRIG1:LEV{ch}",
         """Control the A-trigger level used when this channel is the trigger source, in
         volts (float strictly from -100 to 100; it must lie within the displayed range).""",
@@ -144,21 +115,21 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
     ch_3 = Instrument.ChannelCreator(RohdeSchwarzRTE1104Channel, 3)
     ch_4 = Instrument.ChannelCreator(RohdeSchwarzRTE1104Channel, 4)
 
-    timebase_scale = _float_control(
+    timebase_scale = float_control(
         "TIM:SCAL",
         """Control the horizontal scale in seconds per division (float strictly from
         2.5e-11 to 1e4; the record spans 10 divisions).""",
         (25e-12, 10e3),
     )
 
-    timebase_position = _float_control(
+    timebase_position = float_control(
         "TIM:HOR:POS",
         """Control the horizontal position, the time of the reference point relative to the
         trigger, in seconds (float strictly from -1e4 to 1e4).""",
         (-10e3, 10e3),
     )
 
-    timebase_reference = _float_control(
+    timebase_reference = float_control(
         "TIM:REF",
         """Control the reference point in percent of the display width (float strictly from
         0 to 100).""",
@@ -176,14 +147,14 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
         check_set_errors=True,
     )
 
-    sample_rate = _float_control(
+    sample_rate = float_control(
         "ACQ:SRAT",
         """Control the sample rate in samples per second (float strictly from 1 to 1e13;
         the record length follows from it and the timebase).""",
         (1.0, 1e13),
     )
 
-    trigger_source = _keyword_control(
+    trigger_source = keyword_control(
         "TRIG1:SOUR",
         """Control the A-trigger source (str strictly 'CHAN1', 'CHAN2', 'CHAN3', 'CHAN4'
         or 'EXT').""",
@@ -191,20 +162,22 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
         get_process=_parse_trigger_source,
     )
 
-    trigger_slope = _keyword_control(
+    trigger_slope = keyword_control(
         "TRIG1:EDGE:SLOP",
         """Control the edge of the A trigger (str strictly 'POS', 'NEG' or 'EITH').""",
         ("POS", "NEG", "EITH"),
     )
 
-    trigger_mode = _keyword_control(
+    trigger_mode = keyword_control(
         "TRIG1:MODE",
-        """Control the trigger mode (str strictly 'AUTO', 'NORM' or 'FRE'; NORM waits for a
-        trigger event, AUTO triggers by itself after a time-out, FRE never waits).""",
+        """Control the trigger mode (str strictly 'AUTO', 'NORM' or 'FRE').
+
+        On the instrument, NORM waits for a trigger event, AUTO also triggers by itself
+        after a time-out and FRE (free run) acquires without waiting.""",
         ("AUTO", "NORM", "FRE"),
     )
 
-    external_trigger_level = _float_control(
+    external_trigger_level = float_control(
         "TRIG1:LEV5",
         """Control the A-trigger level of the external trigger input in volts (float
         strictly from -5 to 5).""",
@@ -239,8 +212,8 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
             with self.visa_timeout(timeout_s):
                 reply = self.ask(command)
         except InstrumentTimeout as error:
-            # The instrument still owes the reply; a device clear discards it, so the late
-            # "1" cannot answer the next query.
+            # The instrument still sends the reply later. A device clear discards it, so the
+            # late "1" cannot be read as the reply to the next query.
             self.device_clear()
             raise InstrumentTimeout(
                 self.name,
@@ -280,8 +253,8 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
             )
         voltage_v = np.frombuffer(payload, dtype="<f4").astype(np.float64)
 
-        # NOTE: the sample interval is taken as (x_stop - x_start) / (length - 1), so the
-        # last sample sits at x_stop, as in R&S RTx header examples; confirm against
+        # NOTE: the sample interval is taken as (x_stop - x_start) / (length - 1), which puts
+        # the last sample at x_stop as in R&S RTx header examples. Confirm it against
         # 1 / ACQ:SRAT? on the bench's RTE before relying on sub-sample timing.
         if length == 1:
             time_s = np.array([x_start_s])

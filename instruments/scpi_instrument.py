@@ -1,9 +1,9 @@
 """Behaviour shared by the SCPI drivers of the generator and the scope.
 
 ``ScpiInstrument`` turns pyvisa I/O failures into ``InstrumentTimeout`` and
-``InstrumentConnectionError`` that name the instrument and the command, reads the SCPI
-error queue after settings and raises ``InstrumentError`` with the instrument's text,
-reads IEEE 488.2 binary blocks, and logs connecting and closing with the resource name.
+``InstrumentConnectionError``, which name the instrument and the command. It reads the SCPI
+error queue after settings and raises ``InstrumentError`` with the instrument's text. It
+also reads IEEE 488.2 binary blocks and logs connecting and closing with the resource name.
 The helpers below (number formatting, strict validators, keyword replies) keep the
 command format of both drivers identical, which ``docs/scpi-commands.md`` describes.
 """
@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.generic_types import SCPIMixin
+from pymeasure.instruments.validators import strict_discrete_set
 from pyvisa.constants import StatusCode
 from pyvisa.errors import VisaIOError
 
@@ -138,6 +139,50 @@ def keyword_reply(short_forms: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def validate_bool(value, values) -> str:
+    """Validate a boolean setting and write it as ``ON``/``OFF``; other types raise TypeError."""
+    if not isinstance(value, bool):
+        raise TypeError(f"expected True or False, got {value!r}")
+    return format_on_off(value)
+
+
+def float_control(command: str, docs: str, values: tuple[float, float]):
+    """Return a property that reads ``<command>?`` and writes ``<command> <value>``.
+
+    The value is validated with ``strict_finite_range`` against ``values``, written with
+    all its digits, and the error queue is read after every write.
+    """
+    return Instrument.control(
+        f"{command}?",
+        f"{command} %s",
+        docs,
+        validator=lambda value, limits: format_float(strict_finite_range(value, limits)),
+        values=values,
+        check_set_errors=True,
+    )
+
+
+def keyword_control(
+    command: str, docs: str, values: tuple[str, ...], get_process: Callable | None = None
+):
+    """Return a keyword property for ``<command>?`` and ``<command> <keyword>``.
+
+    Only the short forms in ``values`` can be written; replies are mapped to them with
+    ``keyword_reply`` unless ``get_process`` is given. The error queue is read after every
+    write.
+    """
+    return Instrument.control(
+        f"{command}?",
+        f"{command} %s",
+        docs,
+        validator=strict_discrete_set,
+        values=values,
+        cast=str,
+        get_process=get_process or keyword_reply(values),
+        check_set_errors=True,
+    )
+
+
 def send_setting(target, command: str) -> None:
     """Write a setting to an instrument or channel, then raise if the error queue is not empty."""
     target.write(command)
@@ -162,6 +207,13 @@ class ScpiInstrument(SCPIMixin, Instrument):
             super().__init__(adapter, name, **kwargs)
         except (VisaIOError, OSError) as error:
             raise convert_io_error(name, f"open {adapter!r}", error) from error
+        except ValueError as error:
+            if not isinstance(adapter, (str, int)):
+                raise
+            # pyvisa raises ValueError when no VISA library is installed.
+            raise InstrumentConnectionError(
+                name, f"open {adapter!r}", f"cannot open the connection: {error}"
+            ) from error
         self._last_command = ""
         log.info("%s connected (resource %s)", self.name, self.resource_name)
 
@@ -213,17 +265,24 @@ class ScpiInstrument(SCPIMixin, Instrument):
         try:
             payload = read_block(self.read_bytes)
         except BlockFormatError as error:
+            self._discard_reply()
             raise InstrumentError(self.name, command, f"invalid binary reply: {error}") from error
         if self.block_terminator:
             terminator = self.read_bytes(len(self.block_terminator))
             if terminator != self.block_terminator:
+                self._discard_reply()
                 raise InstrumentError(
                     self.name,
                     command,
                     f"expected {self.block_terminator!r} after the binary block, got "
-                    f"{terminator!r}; the reply is longer than its block header says",
+                    f"{terminator!r}, so the reply is longer than its block header declares",
                 )
         return payload
+
+    def _discard_reply(self) -> None:
+        """Discard the rest of a malformed reply, so the next query reads its own reply."""
+        log.warning("%s: discarding the rest of a malformed reply", self.name)
+        self.device_clear()
 
     @contextmanager
     def visa_timeout(self, timeout_s: float) -> Iterator[None]:

@@ -1,15 +1,15 @@
 """Bench actions of the protocols: the only module of ``protocols`` that calls the drivers.
 
 Wiring (published setup, and the simulated bench): the SMU and generator channel 1 both
-drive the Pt electrode, so the device sees their sum; Ti goes into the DHPCA-100 current
-amplifier, whose output scope channel 1 records; scope channel 2 records the voltage at
-the Pt electrode.
+drive the Pt electrode, so the voltage at the device is their sum. Ti goes into the
+DHPCA-100 current amplifier, whose output scope channel 1 records. Scope channel 2
+records the voltage at the Pt electrode.
 
 * A read averages one scope record of the read window: the current is the mean of the
   amplifier output converted by the amplifier driver (which inverts), the voltage the mean
   of channel 2, the conductance their ratio.
 * A captured pulse is recorded around the generator burst, triggered on the rising edge
-  of channel 2; its energy is the sum of V x I x dt over the samples where channel 2 is
+  of channel 2. Its energy is the sum of V x I x dt over the samples where channel 2 is
   above the midpoint between the SMU level and the pulse top.
 * The scope range of each channel is set from the largest current expected
   (``AcquisitionSettings``), so that it spans four of the five divisions above and below
@@ -43,6 +43,8 @@ PULSE_SAMPLES_PER_WIDTH = 1000
 MAX_RECORD_POINTS = 2_000_000
 #: Scope divisions above and below zero that the expected signal may fill.
 USED_DIVISIONS = 4.0
+#: Smallest vertical scale of the RTE1104, in V/div (the driver rejects smaller ones).
+MIN_SCOPE_SCALE_V_PER_DIV = 1e-3
 #: Half of the scope screen in divisions; samples at or beyond it are clipped.
 SCREEN_HALF_DIVISIONS = 5.0
 #: Fraction of a division inside the screen edge at which a sample counts as clipped.
@@ -63,7 +65,7 @@ class AcquisitionSettings:
     """Scope ranges and capture margins of a run (currents in amperes, times in seconds)."""
 
     read_current_max_a: float = 1e-7
-    pulse_current_max_a: float = 1e-5
+    pulse_current_max_a: float = 2e-5
     capture_margin_s: float = 2e-5
 
 
@@ -81,7 +83,7 @@ class ReadResult:
 
 @dataclass
 class PulseResult:
-    """One pulse train: when it ended on the bench clock, its energy and the capture."""
+    """One pulse train: its end time on the bench clock, its energy and the capture."""
 
     end_time_s: float
     energy_j: float
@@ -133,7 +135,13 @@ class BenchActions:
                 )
 
     def prepare(self, current_limit_a: float, use_scope: bool = True) -> None:
-        """Set the SMU compliance at 0 V and, if used, the scope inputs; outputs stay off."""
+        """Set the SMU compliance at 0 V and, if used, the scope inputs.
+
+        The generator output is turned off, because the pre-flight check counts on it
+        adding 0 V outside pulses. The SMU output stays as it is (off after a shutdown)
+        until the plan's first level.
+        """
+        getattr(self.bench.generator, f"ch_{self.generator_channel}").output = False
         smu = self.bench.smu
         smu.source_voltage_v = 0.0
         smu.current_limit_a = current_limit_a
@@ -208,7 +216,7 @@ class BenchActions:
     # -- pulses -----------------------------------------------------------------------------
 
     def fire(self, step: PulseTrain, smu_level_v: float, generator_v: float) -> PulseResult:
-        """Fire one pulse train of ``generator_v`` above the SMU level; capture it if asked."""
+        """Fire one pulse train of ``generator_v`` above the SMU level, captured if the step requests it."""
         bench = self.bench
         self._configure_generator(step, generator_v)
         if not step.capture:
@@ -269,15 +277,18 @@ class BenchActions:
             channel.set_pulse_levels_v(0.0, generator_v)
             cache["levels"] = (0.0, generator_v)
         if cache.get("timing") != (step.width_s, period_s):
-            # Keep width < period at every step: lengthen the period first, or shorten the width first.
-            if period_s >= cache.get("period_s", 0.0):
+            # The generator rejects a width that is not shorter than the period, so the order
+            # keeps width < period at every step. A period longer than the present width can
+            # be set first. Otherwise the new width goes first, because it is shorter than
+            # the new period and hence than the present width and period.
+            present_width_s = cache["timing"][0] if "timing" in cache else channel.pulse_width
+            if period_s > present_width_s:
                 channel.pulse_period = period_s
                 channel.pulse_width = step.width_s
             else:
                 channel.pulse_width = step.width_s
                 channel.pulse_period = period_s
             cache["timing"] = (step.width_s, period_s)
-            cache["period_s"] = period_s
         if cache.get("count") != step.count:
             channel.burst_ncycles = step.count
             cache["count"] = step.count
@@ -332,6 +343,9 @@ class BenchActions:
         def changed(name: str) -> bool:
             return name in wanted and sent.get(name) != wanted[name]
 
+        for name in ("current_scale", "voltage_scale"):
+            if name in wanted:
+                wanted[name] = max(wanted[name], MIN_SCOPE_SCALE_V_PER_DIV)
         if changed("current_scale"):
             _scope_channel(scope, self.current_channel).scale = wanted["current_scale"]
         if changed("voltage_scale"):

@@ -12,7 +12,7 @@ The runner (``protocols.runner``) then:
 
 Rows are emitted with ``emit("results", row)``, as with PyMeasure's ``Worker``. Baseline
 reads taken before a pulse are held back until the pulse has happened, so that their
-``Time since pulse (s)`` (negative) and ``Pulse energy (J)`` are known; they are written
+``Time since pulse (s)`` (negative) and ``Pulse energy (J)`` are known. They are written
 right after the pulse, or with those columns empty if the run ends before it.
 """
 
@@ -23,6 +23,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from pymeasure.experiment import Metadata, Procedure
 
@@ -32,7 +33,7 @@ from protocols.preflight import PlanSummary, check_plan, generator_pulse_level_v
 
 log = logging.getLogger(__name__)
 
-#: Longest single sleep on the bench clock while waiting, so a stop request is seen within it.
+#: Maximum single sleep on the bench clock during a wait, so a stop request takes effect within it.
 STOP_CHECK_INTERVAL_S = 0.5
 
 
@@ -42,7 +43,7 @@ class StopRequested(Exception):
 
 @dataclass
 class _ExecutionState:
-    """What the executor knows about the bench while it runs a plan.
+    """State of the bench as the executor tracks it while it runs a plan.
 
     Times are bench-clock seconds from the start of the run.
     """
@@ -62,7 +63,7 @@ class BenchProcedure(Procedure):
     PROTOCOL = ""
     #: Whether an interrupted run can be continued by running the rest of its plan later.
     RESUMABLE = True
-    DATA_COLUMNS: list[str] = []
+    DATA_COLUMNS: ClassVar[list[str]] = []
 
     protocol_name = Metadata("Protocol")
     software_version = Metadata("Software version")

@@ -19,6 +19,8 @@ list uses 0.1 V steps (13 values).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from protocols.parameters import CountParameter, ExactFloatParameter, FloatListParameter
 from protocols.plan import Note, Step
 from protocols.pulse_response import RESPONSE_COLUMNS, PulseResponseProcedure
@@ -31,7 +33,7 @@ class BiasDecayProcedure(PulseResponseProcedure):
 
     PROTOCOL = "bias-decay"
     RESUMABLE = False
-    DATA_COLUMNS = [
+    DATA_COLUMNS: ClassVar[list[str]] = [
         "Time (s)", "Bias (V)", "Repeat", "Pulse amplitude (V)", "Pulse width (s)",
         *RESPONSE_COLUMNS,
     ]

@@ -40,9 +40,14 @@ from protocols import PROTOCOLS
 from protocols.actions import RangeExceededError
 from protocols.base import BenchProcedure
 from protocols.parameters import ParameterValueError
-from protocols.results_file import COMPLETED, RunRecord
+from protocols.results_file import ABORTED, COMPLETED, RunRecord
 from protocols.runner import (
-    ProgressCallback, StopSignal, prepare_procedure, run_procedure, software_version, utc_now,
+    ProgressCallback,
+    StopSignal,
+    prepare_procedure,
+    run_procedure,
+    software_version,
+    utc_now,
 )
 
 log = logging.getLogger(__name__)
@@ -55,7 +60,7 @@ _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class CampaignError(ValueError):
-    """A campaign file is missing, malformed or asks for something no protocol offers."""
+    """A campaign file is missing or malformed, or requests something no protocol offers."""
 
 
 @dataclass
@@ -89,7 +94,7 @@ class Campaign:
 
 @dataclass
 class CampaignRecord:
-    """What a campaign run wrote and how each step ended."""
+    """Record of a campaign run: the files it wrote and the end state of each step."""
 
     campaign: str
     campaign_file: str
@@ -144,7 +149,7 @@ def load_campaign(path: str | os.PathLike) -> Campaign:
     unknown = set(data) - {"campaign", "steps"}
     if unknown:
         raise CampaignError(
-            f"{path}: unknown table or key {sorted(unknown)[0]!r}; a campaign file has "
+            f"{path}: unknown table or key {min(unknown)!r}; a campaign file has "
             "[campaign] and [[steps]]"
         )
     header = data.get("campaign", {})
@@ -284,6 +289,11 @@ def run_campaign(
             status = result.status
             log.warning("campaign %s stopped at step %d (%s): %s", campaign.name, step.index,
                         step.name, result.reason)
+            break
+        if stop.is_set():
+            status = ABORTED
+            log.warning("campaign %s stopped after step %d (%s): %s", campaign.name, step.index,
+                        step.name, stop.reason)
             break
 
     record.status = status

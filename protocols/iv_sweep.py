@@ -12,6 +12,8 @@ published; the defaults (50 mV, 10 ms, 10 ms, i.e. 2.5 V/s) are this project's c
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from protocols.base import BenchProcedure
 from protocols.parameters import CountParameter, ExactFloatParameter
 from protocols.plan import Note, Step, Sweep, staircase_cycle_v
@@ -22,7 +24,7 @@ class IVSweepProcedure(BenchProcedure):
     """Repeated I-V staircase cycles on the Pt electrode, measured by the SMU."""
 
     PROTOCOL = "iv-sweep"
-    DATA_COLUMNS = ["Time (s)", "Cycle", "Voltage (V)", "Current (A)", "Conductance (S)"]
+    DATA_COLUMNS: ClassVar[list[str]] = ["Time (s)", "Cycle", "Voltage (V)", "Current (A)", "Conductance (S)"]
 
     cycles = CountParameter(
         "Cycles", minimum=1, maximum=100_000, default=30,

@@ -5,7 +5,7 @@ Level 0 is the state the device is in when the protocol starts (left out with
 one SET train (``set_pulse_count`` pulses of ``set_amplitude_v`` and ``set_width_s``, every
 ``set_period_s``) followed by ``settle_s`` at 0 V. At every level the short-term response
 is measured as in ``short-term``, over ``amplitudes_v`` x ``widths_s`` with ``repeats``
-pulses each; the rows carry the level in the ``Level`` column.
+pulses each. The rows carry the level in the ``Level`` column.
 
 Published protocol (Weilenmann, Ziogas et al., Nat. Commun. 15, 2024): repeat the SET
 protocol and the short-term protocol to stack levels between 12 and 23 nS at the 0.6 V
@@ -15,6 +15,8 @@ choice.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from pymeasure.experiment import BooleanParameter
 
@@ -27,7 +29,7 @@ class LongTermLevelsProcedure(PulseResponseProcedure):
     """SET trains that stack long-term levels, with the short-term response at each level."""
 
     PROTOCOL = "long-term-levels"
-    DATA_COLUMNS = [
+    DATA_COLUMNS: ClassVar[list[str]] = [
         "Level", "Time (s)", "Pulse amplitude (V)", "Pulse width (s)", "Repeat", *RESPONSE_COLUMNS,
     ]
 

@@ -89,8 +89,9 @@ class CountParameter(IntegerParameter):
 class FloatListParameter(Parameter):
     """Non-empty list of floats with a unit, each value within ``[minimum, maximum]``.
 
-    Accepts a list or tuple of numbers, or the text form that ``str`` writes
-    (``"[2.0,2.5,3.0] V"``). The value is stored as a tuple.
+    Accepts a list or tuple of numbers, a single number, or text: the form that ``str``
+    writes (``"[2.0,2.5,3.0] V"``), or comma-separated numbers without brackets
+    (``"2,2.5,3"``). The value is stored as a tuple.
     """
 
     def __init__(self, name, units=None, minimum=-1e9, maximum=1e9, **kwargs):
@@ -105,13 +106,17 @@ class FloatListParameter(Parameter):
             text = value.strip()
             if self.units and text.endswith(" " + self.units):
                 text = text[: -len(self.units)].strip()
-            if not (text.startswith("[") and text.endswith("]")):
+            if text.startswith("[") != text.endswith("]"):
                 raise ParameterValueError(
-                    f"{self.name}: expected a list such as [1.0,2.0], got {value!r}"
+                    f"{self.name}: expected a list such as [1.0,2.0] or 1.0,2.0, got {value!r}"
                 )
-            items = [item for item in text[1:-1].split(",") if item.strip()]
+            if text.startswith("["):
+                text = text[1:-1]
+            items = [item for item in text.split(",") if item.strip()]
         elif isinstance(value, (list, tuple)):
             items = list(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            items = [value]
         else:
             raise ParameterValueError(f"{self.name}: expected a list of numbers, got {value!r}")
 

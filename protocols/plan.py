@@ -6,8 +6,8 @@ step (``protocols.base``). Because a plan is plain data, tests compare plans dir
 run can be dry-run without instruments, as with a Bluesky plan.
 
 Every voltage in a step is a voltage at the device (the Pt electrode, Ti grounded). The
-SMU and generator channel 1 both drive the Pt electrode, so the device sees the sum of the
-SMU level (0 V while its output is off) and the generator output. ``PulseTrain`` gives the
+SMU and generator channel 1 both drive the Pt electrode, so the voltage at the device is
+the sum of the SMU level (0 V while its output is off) and the generator output. ``PulseTrain`` gives the
 device voltage during the pulse; the generator supplies the difference to the SMU level.
 
 ``tags`` are the values that label the rows a step produces (``{"Repeat": 2}``); they use
@@ -95,11 +95,10 @@ class Read:
 
     If the SMU level differs from ``read_voltage_v``, the SMU steps to the read voltage,
     waits ``settle_s``, reads, and steps back to its level. With
-    ``scheduled_since_pulse_s`` the read waits until that time after the end of the last
-    pulse train, so that the middle of the read window falls on the scheduled time; a read
-    that cannot start in time runs at once, and the row records both times. A ``baseline``
-    read belongs to the next pulse train: its row is written after that train, with a
-    negative ``Time since pulse (s)``.
+    ``scheduled_since_pulse_s`` the read waits until the middle of its window falls that
+    long after the end of the last pulse train. A read that cannot start in time runs at
+    once, and the row records both times. A ``baseline`` read belongs to the next pulse
+    train, so its row is written after that train, with a negative ``Time since pulse (s)``.
     """
 
     read_voltage_v: float
@@ -168,7 +167,7 @@ def log_schedule_s(first_s: float, last_s: float, per_decade: int, min_spacing_s
         raise ValueError(f"reads per decade must be at least 1, got {per_decade!r}")
 
     decades = math.log10(last_s / first_s)
-    count = max(2, int(math.ceil(decades * per_decade)) + 1)
+    count = max(2, math.ceil(decades * per_decade) + 1)
     candidates = np.geomspace(first_s, last_s, count)
     times = [float(candidates[0])]
     for time_s in candidates[1:-1]:

@@ -1,10 +1,10 @@
 """Pre-flight check of a whole plan against the bench limits, before any output turns on.
 
-The check walks the plan with the same state the execution keeps (the SMU level, 0 V while
-the SMU output is off) and checks every voltage that can reach the device: SMU set-points,
+The check walks the plan with the state that the execution keeps: the SMU level, 0 V while
+the SMU output is off. It checks every voltage that can reach the device: SMU set-points,
 every sweep point, the sum of the SMU level and the generator output during and between
-pulses, and every read voltage. Any value out of range rejects the whole plan; nothing is
-clipped. It also estimates how long the plan takes on the bench clock.
+pulses, and every read voltage. Any value out of range rejects the whole plan, and nothing
+is clipped. The walk also estimates how long the plan takes on the bench clock.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class PreflightError(SafetyLimitError):
 
 @dataclass(frozen=True)
 class PlanSummary:
-    """What a plan does, found by walking it without instruments."""
+    """Summary of a plan (counts, voltage extremes, duration), found without instruments."""
 
     steps: int
     reads: int
@@ -35,7 +35,7 @@ class PlanSummary:
 
 
 def generator_pulse_level_v(step: PulseTrain, smu_level_v: float) -> float:
-    """Return the generator output during a pulse so the device sees ``step.amplitude_v``."""
+    """Return the generator output that puts ``step.amplitude_v`` on the device during a pulse."""
     return step.amplitude_v - smu_level_v
 
 

@@ -3,8 +3,8 @@
 ``short-term``, ``long-term-levels`` and ``bias-decay`` all measure the same sequence,
 called a pulse group here:
 
-1. the SMU holds the read voltage (0.6 V); ``baseline_reads`` reads, ``baseline_interval_s``
-   apart, give the conductance before the pulse;
+1. with the SMU at the read voltage (0.6 V), ``baseline_reads`` reads,
+   ``baseline_interval_s`` apart, give the conductance before the pulse;
 2. one pulse of the given amplitude and width at the device (the generator adds the
    amplitude minus the read voltage on top of the SMU level), captured by the scope for
    its energy;
@@ -88,7 +88,7 @@ class PulseResponseProcedure(ReadingProcedure):
         description="density of the log-spaced reads after each pulse",
     )
     pulse_current_max_a = ExactFloatParameter(
-        "Pulse current range", units="A", minimum=1e-12, maximum=0.1, default=1e-5,
+        "Pulse current range", units="A", minimum=1e-12, maximum=0.1, default=2e-5,
         description="largest current expected during a pulse; sets the scope range of pulses",
     )
     capture_margin_s = ExactFloatParameter(

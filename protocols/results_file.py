@@ -1,9 +1,9 @@
 """Results files: the PyMeasure CSV written row by row, its status trailer and waveform files.
 
-A results file is a PyMeasure ``Results`` file: a ``#`` header with the procedure class,
-its parameters and metadata (protocol, software version, bench, seed, start time), the
-column names, then one CSV row per measurement, written and flushed as it is measured.
-When the run ends, one trailer line records how it ended::
+A results file is a PyMeasure ``Results`` file. A ``#`` header holds the procedure class,
+its parameters and metadata (protocol, software version, bench, seed, start time). The
+column names follow, then one CSV row per measurement, written and flushed as it is
+measured. When the run ends, one trailer line records how it ended::
 
     #Run status: {"status": "completed", "reason": "...", "rows": 120, ...}
 
@@ -36,7 +36,7 @@ STATUSES = (COMPLETED, ABORTED, FAILED)
 
 @dataclass
 class RunRecord:
-    """How one run ended: the content of the status trailer, plus where its files are."""
+    """End state of one run: the content of the status trailer, plus the paths of its files."""
 
     status: str
     reason: str
@@ -98,7 +98,9 @@ class ResultsWriter:
         self.results = Results(procedure, str(self.path))
         procedure.evaluate_metadata()
         self.results.store_metadata()
-        self._file = open(self.path, "a", encoding="utf-8")
+        # The file stays open for the whole run (rows are appended as they are measured);
+        # close() releases it on every exit path of the runner.
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         self.rows = 0
 
     def write_row(self, row: dict) -> int:
@@ -126,12 +128,12 @@ class ResultsWriter:
 class WaveformStore:
     """Scope captures kept beside a results file, one compressed ``.npz`` per capture group.
 
-    A group is what one pulse produces (baseline reads, the pulse capture, the reads
-    after it), or one read when a protocol has no pulses. File ``NNNN-<group>.npz`` holds, for
-    capture ``i`` of the group, the arrays ``i_time_s``, ``i_voltage_v`` (at the device) and
-    ``i_current_a``, and per capture the arrays ``kind`` (``read`` or ``pulse``), ``row``
-    (index of the results row derived from it, -1 for none) and ``start_time_s`` (bench
-    time of the first sample, from the start of the run).
+    A group is the set of captures that share their row labels: one pulse with its baseline
+    reads and the reads after it, or one phase of ``set``. For capture ``i`` of the group,
+    file ``NNNN-<group>.npz`` contains the arrays ``i_time_s``, ``i_voltage_v`` (at the
+    device) and ``i_current_a``. Per capture it also contains ``kind`` (``read`` or
+    ``pulse``), ``row`` (index of the results row derived from it, -1 for none) and
+    ``start_time_s`` (bench time of the first sample, from the start of the run).
     """
 
     def __init__(self, directory: str | os.PathLike):

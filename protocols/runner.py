@@ -10,11 +10,11 @@ three recorded states:
 * ``aborted``: the user stopped the run (Ctrl+C, or ``StopSignal.request``);
 * ``failed``: an error ended the run, or the instruments could not all be shut down.
 
-Ctrl+C: the first press asks the run to stop at the next step boundary or within
-``STOP_CHECK_INTERVAL_S`` of a wait; a second press interrupts at once. Either way the
-outputs are shut down, the rows measured so far stay in the file and the status trailer
-says ``aborted``. During shutdown and while the trailer is written, Ctrl+C is held back
-until they are done.
+Ctrl+C: the first press requests a stop, which takes effect at the next step boundary or
+within ``STOP_CHECK_INTERVAL_S`` of a wait. A second press interrupts at once. Either way
+the outputs are shut down, the rows measured so far stay in the file and the status
+trailer records ``aborted``. During shutdown and while the trailer is written, Ctrl+C
+does not interrupt: it only requests a stop, which ends a campaign before its next step.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -34,7 +34,12 @@ from pymeasure.experiment import Procedure
 from protocols.base import BenchProcedure, StopRequested
 from protocols.preflight import PlanSummary
 from protocols.results_file import (
-    ABORTED, COMPLETED, FAILED, ResultsWriter, RunRecord, WaveformStore,
+    ABORTED,
+    COMPLETED,
+    FAILED,
+    ResultsWriter,
+    RunRecord,
+    WaveformStore,
 )
 
 log = logging.getLogger(__name__)
@@ -52,7 +57,7 @@ def software_version() -> str:
 
 def utc_now() -> str:
     """Return the present UTC time in ISO 8601 form, to the second."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class StopSignal:
@@ -95,19 +100,21 @@ def _ctrl_c_requests_stop(stop: StopSignal):
 
 
 @contextmanager
-def _ctrl_c_deferred():
-    """Hold Ctrl+C back while the block runs; re-raise it as KeyboardInterrupt afterwards."""
+def _ctrl_c_deferred(stop: StopSignal):
+    """Turn Ctrl+C into a stop request while the block runs, so the block is not interrupted.
+
+    The request then stops a campaign before its next step.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = signal.signal(
+        signal.SIGINT, lambda signum, frame: stop.request("interrupted by Ctrl+C")
+    )
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
 
 
 def prepare_procedure(procedure: BenchProcedure, bench) -> PlanSummary:
@@ -162,10 +169,13 @@ def run_procedure(
     wall_start = time.perf_counter()
     bench_start = bench.clock.now()
     status, reason = FAILED, "the run ended before its status was known"
-    with _ctrl_c_requests_stop(stop):
-        status, reason = _execute(procedure, stop)
+    try:
+        with _ctrl_c_requests_stop(stop):
+            status, reason = _execute(procedure, stop)
+    except KeyboardInterrupt:
+        status, reason = ABORTED, "interrupted by Ctrl+C"
 
-    with _ctrl_c_deferred():
+    with _ctrl_c_deferred(stop):
         status, reason = _finish(procedure, status, reason)
         status, reason = _close_waveforms(store, status, reason)
         record = RunRecord(
@@ -184,9 +194,13 @@ def run_procedure(
     procedure.status = {COMPLETED: Procedure.FINISHED, ABORTED: Procedure.ABORTED}.get(
         status, Procedure.FAILED
     )
-    log_method = log.info if status == COMPLETED else log.error if status == FAILED else log.warning
-    log_method("%s: run %s (%s); %d rows in %s", procedure.PROTOCOL, status, reason, writer.rows,
-               results_path)
+    level = logging.INFO
+    if status == FAILED:
+        level = logging.ERROR
+    elif status == ABORTED:
+        level = logging.WARNING
+    log.log(level, "%s: run %s (%s); %d rows in %s", procedure.PROTOCOL, status, reason,
+            writer.rows, results_path)
     return record
 
 
@@ -222,11 +236,9 @@ def _execute(procedure: BenchProcedure, stop: StopSignal) -> tuple[str, str]:
         return ABORTED, stop.reason or "stop requested"
     except KeyboardInterrupt:
         return ABORTED, "interrupted by Ctrl+C"
-    except Exception as error:  # noqa: BLE001 - any error ends the run as failed, with its text
+    except Exception as error:  # any error ends the run as failed, with its text
         log.exception("%s: run failed", procedure.PROTOCOL)
         return FAILED, f"{type(error).__name__}: {error}"
-    if stop.is_set():
-        return ABORTED, stop.reason
     return COMPLETED, f"all {len(procedure.plan)} steps of the plan ran"
 
 
@@ -234,13 +246,13 @@ def _finish(procedure: BenchProcedure, status: str, reason: str) -> tuple[str, s
     """Write held-back rows and shut the bench down; a failing shutdown fails the run."""
     try:
         procedure.finish()
-    except Exception as error:  # noqa: BLE001 - shutdown must still run
+    except Exception as error:  # shutdown must still run
         log.exception("%s: writing the last rows failed", procedure.PROTOCOL)
         status, reason = FAILED, f"{reason}; writing the last rows failed: {error}"
 
     try:
         procedure.shutdown()
-    except Exception as error:  # noqa: BLE001 - record it; the status trailer must be written
+    except Exception as error:  # recorded; the trailer must still be written
         log.exception("%s: shutdown raised", procedure.PROTOCOL)
         procedure.shutdown_failures.append(("bench", error))
     if status != COMPLETED and not procedure.RESUMABLE:

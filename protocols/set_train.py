@@ -1,11 +1,13 @@
 """``set``: a SET pulse train that raises the long-term conductance, then a settle wait.
 
-Sequence: the SMU holds 0 V; ``reads_before`` reads at the read voltage, ``read_interval_s``
-apart (phase ``before``); a burst of ``pulse_count`` pulses of ``pulse_amplitude_v`` and
-``pulse_width_s`` every ``pulse_period_s`` from the generator; ``reads_after`` reads at
-``read_interval_s`` after the end of the train (phase ``after``); then the device rests at
-0 V until ``settle_s`` after the train, read every ``settle_read_interval_s`` (phase
-``settle``), so that it settles before short-term work.
+Sequence, with the SMU at 0 V between reads:
+
+1. ``reads_before`` reads at the read voltage, ``read_interval_s`` apart (phase ``before``);
+2. a burst of ``pulse_count`` pulses of ``pulse_amplitude_v`` and ``pulse_width_s``, one
+   every ``pulse_period_s``, from the generator;
+3. ``reads_after`` reads, ``read_interval_s`` apart, after the end of the train (``after``);
+4. rest at 0 V until ``settle_s`` after the train, with a read every
+   ``settle_read_interval_s`` (``settle``), so the device settles before short-term work.
 
 Published protocol (Weilenmann, Ziogas et al., Nat. Commun. 15, 2024): 100 pulses of
 4 V, 500 us take the device from low to high conductance; then 240 s at 0 V. NOTE: the
@@ -14,6 +16,8 @@ pulse period and the read schedule were not published; the defaults (10 ms, read
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from protocols.parameters import CountParameter, ExactFloatParameter
 from protocols.plan import Hold, Note, PulseTrain, Read, SetLevel, Step
@@ -25,7 +29,7 @@ class SetProcedure(ReadingProcedure):
     """SET train with reads before and after it and a settle wait at 0 V."""
 
     PROTOCOL = "set"
-    DATA_COLUMNS = ["Time (s)", "Phase", "Voltage (V)", "Current (A)", "Conductance (S)"]
+    DATA_COLUMNS: ClassVar[list[str]] = ["Time (s)", "Phase", "Voltage (V)", "Current (A)", "Conductance (S)"]
 
     pulse_count = CountParameter(
         "SET pulses", minimum=1, maximum=100_000, default=100,

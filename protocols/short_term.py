@@ -1,10 +1,10 @@
 """``short-term``: the short-term response F to single pulses over an amplitude x width grid.
 
-For every amplitude, every width and every repeat (repeat innermost, counted from 1) one
-pulse group is measured (``protocols.pulse_response``): baseline reads at the read
-voltage, one pulse captured for its energy, then reads on a log time axis while the read
-voltage stays on the device. Conductance comes only from read windows, never from samples
-during a pulse. The short-term increase dF of a pulse is the conductance of its first
+One pulse group (``protocols.pulse_response``) is measured for every amplitude, every
+width and every repeat, with the repeat innermost and counted from 1. A group is baseline
+reads at the read voltage, one pulse captured for its energy, then reads on a log time
+axis while the read voltage stays on the device. Conductance comes only from read
+windows, never from samples during a pulse. The short-term increase dF of a pulse is the conductance of its first
 read minus the mean of its baseline reads.
 
 Published protocol (Weilenmann, Ziogas et al., Nat. Commun. 15, 2024): continuous 0.6 V
@@ -12,6 +12,8 @@ read; amplitudes 2, 2.5, 3 and 3.5 V x widths 20, 100 and 500 us, 5 repeats each
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from protocols.parameters import CountParameter, FloatListParameter
 from protocols.plan import Note, Step
@@ -22,7 +24,7 @@ class ShortTermProcedure(PulseResponseProcedure):
     """Short-term response to a grid of pulse amplitudes and widths under a continuous read."""
 
     PROTOCOL = "short-term"
-    DATA_COLUMNS = ["Time (s)", "Pulse amplitude (V)", "Pulse width (s)", "Repeat", *RESPONSE_COLUMNS]
+    DATA_COLUMNS: ClassVar[list[str]] = ["Time (s)", "Pulse amplitude (V)", "Pulse width (s)", "Repeat", *RESPONSE_COLUMNS]
 
     amplitudes_v = FloatListParameter(
         "Pulse amplitudes", units="V", minimum=0.0, maximum=10.0, default=[2.0, 2.5, 3.0, 3.5],

@@ -19,7 +19,6 @@ import logging
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 from instruments.errors import InstrumentConnectionError, InstrumentError, InstrumentTimeout
 from instruments.femto_dhpca100 import (
@@ -78,8 +77,7 @@ class SimulatedDHPCA100:
         if decay < 1e-12:
             return target
         start = target[0] if previous_output_v is None else previous_output_v
-        output, _ = lfilter([1.0 - decay], [1.0, -decay], target, zi=[decay * start])
-        return output
+        return first_order_lowpass(target, decay, start)
 
     def output_noise_rms_v(self) -> float:
         """Return the rms output noise over the amplifier bandwidth, in volts."""
@@ -92,6 +90,32 @@ class SimulatedDHPCA100:
         noisy = output_v + self.output_noise_rms_v() * self.rng.standard_normal(output_v.size)
         self.overloaded = bool(np.any(np.abs(noisy) >= self.output_swing_v))
         return np.clip(noisy, -self.output_swing_v, self.output_swing_v)
+
+
+def first_order_lowpass(target: np.ndarray, decay: float, start: float) -> np.ndarray:
+    """Return ``y[n] = decay * y[n - 1] + (1 - decay) * target[n]`` with ``y[-1] = start``.
+
+    Vectorised in chunks: within a chunk ``y[n] = decay**n * (y0 + (1 - decay) *
+    sum_k decay**-k * target[k])``, with chunks short enough that ``decay**-n`` stays
+    below 1e150.
+    """
+    target = np.asarray(target, dtype=float)
+    output = np.empty_like(target)
+    if target.size == 0:
+        return output
+    if decay <= 0.0:
+        output[:] = target
+        return output
+    chunk = max(1, min(target.size, int(345.0 / -math.log(decay))))
+    powers = decay ** np.arange(1, chunk + 1)
+    previous = float(start)
+    for first in range(0, target.size, chunk):
+        part = target[first:first + chunk]
+        growth = powers[:part.size]
+        sums = np.cumsum(part / growth)
+        output[first:first + part.size] = growth * (previous + (1.0 - decay) * sums)
+        previous = float(output[first + part.size - 1])
+    return output
 
 
 class SimulatedControlLines:

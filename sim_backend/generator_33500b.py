@@ -657,11 +657,9 @@ class Simulated33500B(ScpiInstrument):
 
     def _set_arb_advance(self, s, params) -> None:
         channel = self._ch(s)
-        advance = parse_choice(_one(params, "FUNC:ARB:ADV"), "arb advance", ["TRIGger", "SRATe"])
-        if advance == "TRIG":
-            # NOTE: stepping an arb one point per trigger is not simulated.
-            raise ScpiError(-221, "arb advance TRIGger is not simulated; use SRATe")
-        channel.arb_advance = advance
+        # NOTE: the setting is kept, but playback always advances at the sample rate:
+        # stepping an arb one point per trigger is not simulated.
+        channel.arb_advance = parse_choice(_one(params, "FUNC:ARB:ADV"), "arb advance", ["TRIGger", "SRATe"])
 
 
 def _one(params: list, what: str):

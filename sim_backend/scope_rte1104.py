@@ -71,16 +71,13 @@ class ScopeChannel:
 
 @dataclass
 class Record:
-    """A completed acquisition: channel values in volts and the time axis around the trigger."""
+    """A completed acquisition: values in volts of the channels that were on, and the time axis."""
 
     x_start_s: float
     sample_interval_s: float
     values_v: dict[int, np.ndarray]
     trigger_time_s: float
-
-    @property
-    def length(self) -> int:
-        return next(iter(self.values_v.values())).size
+    length: int
 
     @property
     def x_stop_s(self) -> float:
@@ -147,6 +144,10 @@ class SimulatedRTE1104(ScpiInstrument):
 
     # ------------------------------------------------------------------ hooks for the world
 
+    def pre_trigger_s(self) -> float:
+        """Length of the part of the window before the trigger, in seconds (0 if none)."""
+        return max(0.0, -self.x_start_s)
+
     def is_recording(self) -> bool:
         """True while an acquisition is armed or waits for the end of its window."""
         return self.state in ("ARMED", "TRIGGERED")
@@ -154,8 +155,7 @@ class SimulatedRTE1104(ScpiInstrument):
     def interest(self, now_s: float) -> Interest | None:
         """Return the window in which this scope needs samples of the signals."""
         if self.state == "ARMED":
-            pre_trigger_s = max(0.0, -self.x_start_s)
-            return Interest(now_s - pre_trigger_s, math.inf, self.sample_interval_s())
+            return Interest(now_s - self.pre_trigger_s(), math.inf, self.sample_interval_s())
         if self.state == "TRIGGERED":
             return Interest(self.trigger_s + self.x_start_s, self.trigger_s + self.x_end_s,
                             self.sample_interval_s())
@@ -190,8 +190,13 @@ class SimulatedRTE1104(ScpiInstrument):
         if _crossings(np.array([new_v]), old_v, self.trigger_levels_v[2], self.trigger_slope).size:
             self._trigger(time_s, "voltage step on CHAN2")
 
-    def inspect_block(self, block: Block, previous_voltage_v: float, sync_times: np.ndarray) -> None:
-        """Look for a trigger event in freshly played samples."""
+    def inspect_block(self, block: Block, previous_voltage_v: float, previous_amplifier_v: float,
+                      sync_times: np.ndarray) -> None:
+        """Look for a trigger event in freshly played samples.
+
+        ``previous_voltage_v`` and ``previous_amplifier_v`` are the Pt voltage and the
+        amplifier output just before the block, so an edge on its first sample counts.
+        """
         if self.state != "ARMED":
             return
         source = self.trigger_source
@@ -202,7 +207,7 @@ class SimulatedRTE1104(ScpiInstrument):
         if source == "CHAN2":
             signal, previous = block.voltage_v, previous_voltage_v
         elif source == "CHAN1":
-            signal, previous = block.amplifier_v, float(block.amplifier_v[0])
+            signal, previous = block.amplifier_v, previous_amplifier_v
         else:
             return  # channels 3 and 4 are open
         level = self.trigger_levels_v[int(source[-1])]
@@ -214,8 +219,9 @@ class SimulatedRTE1104(ScpiInstrument):
         """Assemble the record of the triggered acquisition from the world's samples."""
         sample_times = (self.trigger_s + self.x_start_s
                         + self.sample_interval_s() * np.arange(self.record_length))
-        blocks = world.blocks_between(float(sample_times[0]), float(sample_times[-1]) + 1e-15)
+        blocks = world.history_between(float(sample_times[0]), float(sample_times[-1]) + 1e-15)
         if blocks:
+            # Each sample holds its value until the next one starts (zero-order hold).
             starts = np.concatenate([block.times_s() for block in blocks])
             voltage = np.concatenate([block.voltage_v for block in blocks])
             amplifier = np.concatenate([block.amplifier_v for block in blocks])
@@ -236,8 +242,11 @@ class SimulatedRTE1104(ScpiInstrument):
             3: np.zeros(sample_times.size),
             4: np.zeros(sample_times.size),
         }
-        values = {number: self._digitise(self.channels[number], signal) for number, signal in inputs.items()}
-        self.record = Record(self.x_start_s, self.sample_interval_s(), values, self.trigger_s)
+        # Only channels that are on record data, as on the instrument.
+        values = {number: self._digitise(self.channels[number], signal)
+                  for number, signal in inputs.items() if self.channels[number].enabled}
+        self.record = Record(self.x_start_s, self.sample_interval_s(), values, self.trigger_s,
+                             sample_times.size)
         self.acquisitions_completed += 1
         self.state = "IDLE"
         log.debug("%s: acquisition complete, %d samples around trigger at %g s",
@@ -488,6 +497,8 @@ class SimulatedRTE1104(ScpiInstrument):
             raise ScpiError(-221, f"channel {number} is off")
         if self.record is None:
             raise ScpiError(-230, "no acquisition has completed")
+        if number not in self.record.values_v:
+            raise ScpiError(-230, f"channel {number} was off during the last acquisition")
         return self.record, number
 
     def _get_header(self, s, params) -> str:

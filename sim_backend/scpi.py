@@ -15,6 +15,7 @@ error queue with the standard SCPI codes (``-113,"Undefined header"``,
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -54,6 +55,7 @@ _UNIT_MULTIPLIERS: dict[str, float] = {
     "A": 1.0, "MA": 1e-3, "UA": 1e-6, "NA": 1e-9,
     "DEG": 1.0, "PCT": 1.0, "SA/S": 1.0,
 }
+_KEYWORD = re.compile(r"([A-Za-z_]+)(\d*)")
 _NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z/]*)$")
 
 
@@ -221,7 +223,7 @@ class HeaderPattern:
             nodes.append(_Node(word.upper(), short.upper(), bool(optional_part), suffix))
         return nodes
 
-    def match(self, tokens: list[tuple[str, int | None]]) -> dict[str, int] | None:
+    def match(self, tokens: tuple[tuple[str, int | None], ...]) -> dict[str, int] | None:
         """Return the numeric suffixes by short node name, or None when the header differs."""
         return self._match(0, 0, tokens, {})
 
@@ -232,7 +234,8 @@ class HeaderPattern:
         if token_index < len(tokens):
             name, number = tokens[token_index]
             if name in (node.long, node.short) and (node.suffix or number is None):
-                suffixes[node.short] = 1 if number is None else number
+                if node.suffix:
+                    suffixes[node.short] = 1 if number is None else number
                 found = self._match(node_index + 1, token_index + 1, tokens, suffixes)
                 if found is not None:
                     return found
@@ -247,16 +250,17 @@ class HeaderPattern:
         return None
 
 
-def tokenize_header(header: str) -> list[tuple[str, int | None]]:
-    """Split ``SOUR1:VOLT:OFFS`` into ``[("SOUR", 1), ("VOLT", None), ("OFFS", None)]``."""
+@functools.lru_cache(maxsize=1024)
+def tokenize_header(header: str) -> tuple[tuple[str, int | None], ...]:
+    """Split ``SOUR1:VOLT:OFFS`` into ``(("SOUR", 1), ("VOLT", None), ("OFFS", None))``."""
     tokens = []
     for part in header.split(":"):
-        match = re.fullmatch(r"([A-Za-z_]+)(\d*)", part)
+        match = _KEYWORD.fullmatch(part)
         if match is None:
             raise ScpiError(-113, f"'{part}' is not a header keyword")
         name, digits = match.groups()
         tokens.append((name.upper(), int(digits) if digits else None))
-    return tokens
+    return tuple(tokens)
 
 
 # ---------------------------------------------------------------- parameter values
@@ -356,8 +360,10 @@ class ScpiInstrument:
         self.identity = identity
         self._signed_error_codes = signed_error_codes
         self._entries: list[_Entry] = []
+        self._lookup: dict[tuple, tuple[_Entry, dict[str, int]] | None] = {}
+        self._parsed: dict[bytes, list[Command]] = {}
         self._errors: deque[tuple[int, str]] = deque()
-        self._path: list[tuple[str, int | None]] = []
+        self._path: tuple[tuple[str, int | None], ...] = ()
         self.add("SYSTem:ERRor[:NEXT]", getter=lambda s, p: self.format_error(self.pop_error()))
 
     # -- command table
@@ -365,6 +371,7 @@ class ScpiInstrument:
     def add(self, notation: str, setter: Setter | None = None, getter: Getter | None = None) -> None:
         """Register a header with its set handler and/or query handler."""
         self._entries.append(_Entry(HeaderPattern(notation), setter, getter))
+        self._lookup.clear()
 
     # -- error queue
 
@@ -416,13 +423,13 @@ class ScpiInstrument:
         times out); every other problem goes into the error queue.
         """
         try:
-            commands = split_message(message)
+            commands = self._split(message)
         except ScpiError as error:
             self.push_error(error.code, error.text)
             return []
 
         replies: list[str | bytes] = []
-        self._path = []
+        self._path = ()
         for index, command in enumerate(commands):
             try:
                 reply = self._execute_one(command, first=index == 0)
@@ -435,6 +442,18 @@ class ScpiInstrument:
                 replies.append(reply)
         return replies
 
+    def _split(self, message: bytes) -> list[Command]:
+        """Split a message, reusing the result for short repeated messages without blocks."""
+        cacheable = len(message) <= 256 and b"#" not in message
+        if cacheable and message in self._parsed:
+            return self._parsed[message]
+        commands = split_message(message)
+        if cacheable:
+            if len(self._parsed) >= 4096:
+                self._parsed.clear()
+            self._parsed[message] = commands
+        return commands
+
     def _execute_one(self, command: Command, first: bool) -> str | bytes | None:
         if command.header.startswith("*"):
             return self._execute_common(command)
@@ -443,19 +462,30 @@ class ScpiInstrument:
         tokens = own_tokens if (first or command.absolute) else self._path + own_tokens
         self._path = tokens[:-1]
 
-        for entry in self._entries:
-            suffixes = entry.pattern.match(tokens)
-            if suffixes is None:
-                continue
-            if command.query:
-                if entry.getter is None:
-                    raise ScpiError(-113, f"{command.header} has no query form")
-                return entry.getter(suffixes, command.params)
-            if entry.setter is None:
-                raise ScpiError(-113, f"{command.header} is a query only")
-            entry.setter(suffixes, command.params)
-            return None
-        raise ScpiError(-113, command.header)
+        found = self._find(tokens)
+        if found is None:
+            raise ScpiError(-113, command.header)
+        entry, suffixes = found
+        if command.query:
+            if entry.getter is None:
+                raise ScpiError(-113, f"{command.header} has no query form")
+            return entry.getter(dict(suffixes), command.params)
+        if entry.setter is None:
+            raise ScpiError(-113, f"{command.header} is a query only")
+        entry.setter(dict(suffixes), command.params)
+        return None
+
+    def _find(self, tokens: tuple[tuple[str, int | None], ...]) -> tuple[_Entry, dict[str, int]] | None:
+        """Return the command-table entry matching a header and its suffixes (cached)."""
+        key = tokens
+        if key not in self._lookup:
+            self._lookup[key] = None
+            for entry in self._entries:
+                suffixes = entry.pattern.match(tokens)
+                if suffixes is not None:
+                    self._lookup[key] = (entry, suffixes)
+                    break
+        return self._lookup[key]
 
     def _execute_common(self, command: Command) -> str | None:
         name = command.header.upper() + ("?" if command.query else "")

@@ -95,7 +95,7 @@ class SimulatedWorld:
     """
 
     def __init__(self, device, clock: VirtualClock):
-        self.device = device
+        self._device = device
         self.clock = clock
         self.generator = None
         self.smu = None
@@ -106,9 +106,18 @@ class SimulatedWorld:
         self.min_device_voltage_v = 0.0
         self._deferred: list[tuple[float, float, float]] = []
         self._blocks: list[Block] = []
+        # Constant pieces committed with ``hold`` that a later pre-trigger window may reach:
+        # one noise-free sample each (chord conductance at the end of the piece).
+        self._held: list[Block] = []
         self._last_voltage_v = 0.0
         self._amplifier_state: tuple[float, float] | None = None
         clock.bind(self._sleep)
+
+    @property
+    def device(self):
+        """The device model, brought up to the present time first (so its state is current)."""
+        self._realise_deferred()
+        return self._device
 
     def attach(self, generator, smu, scope, amplifier, faults) -> None:
         """Connect the simulated instruments (see the module docstring for the wiring)."""
@@ -199,7 +208,7 @@ class SimulatedWorld:
         if recording_dt_s < dt_s and (end_s - start_s) / recording_dt_s <= MAX_SAMPLES_PER_PIECE:
             dt_s = recording_dt_s
 
-        count = max(1, math.ceil((end_s - start_s) / dt_s - 1e-9))
+        count = max(1, math.ceil((end_s - start_s) / dt_s - 1e-6))
         dt_s = (end_s - start_s) / count
         chunk_start_s = start_s
         for first in range(0, count, MAX_SAMPLES_PER_PIECE):
@@ -214,11 +223,12 @@ class SimulatedWorld:
     def _play(self, voltage: np.ndarray, start_s: float, dt_s: float) -> None:
         """Apply sampled voltages to the device and hand the samples to the recorders."""
         self._realise_deferred()
-        current = self.device.apply(voltage, dt_s)
+        previous_amplifier_v = self._amplifier_output_before(start_s)
+        current = self._device.apply(voltage, dt_s)
         block = Block(start_s, dt_s, voltage, current, self._amplify(current, start_s, dt_s))
         self._note_extremes(float(voltage.min()), float(voltage.max()))
         sync_times = self.generator.sync_times(start_s, block.end_s)
-        self.scope.inspect_block(block, self._last_voltage_v, sync_times)
+        self.scope.inspect_block(block, self._last_voltage_v, previous_amplifier_v, sync_times)
         self._last_voltage_v = float(voltage[-1])
         self._keep(block)
 
@@ -251,8 +261,7 @@ class SimulatedWorld:
         for index, (start_s, duration_s, voltage_v) in enumerate(self._deferred):
             if start_s + duration_s > horizon_s or index >= len(self._deferred) - 1:
                 break
-            self.device.hold(voltage_v, duration_s)
-            self._amplifier_state = None
+            self._hold(start_s, start_s + duration_s, voltage_v)
             keep_from = index + 1
         self._deferred = self._deferred[keep_from:]
 
@@ -273,17 +282,38 @@ class SimulatedWorld:
                 default=None,
             )
             if dt_s is None:
-                self.device.hold(voltage_v, right_s - left_s)
-                self._amplifier_state = None
+                self._hold(left_s, right_s, voltage_v)
                 continue
-            count = max(1, math.ceil((right_s - left_s) / dt_s - 1e-9))
+            count = max(1, math.ceil((right_s - left_s) / dt_s - 1e-6))
             count = min(count, MAX_SAMPLES_PER_RECORDING)
             step_s = (right_s - left_s) / count
             voltage = np.full(count, voltage_v)
-            current = self.device.apply(voltage, step_s)
+            current = self._device.apply(voltage, step_s)
             self._keep(Block(left_s, step_s, voltage, current, self._amplify(current, left_s, step_s)))
 
+    def _hold(self, start_s: float, end_s: float, voltage_v: float) -> None:
+        """Advance the device in closed form and remember the piece if a pre-trigger may need it."""
+        self._device.hold(voltage_v, end_s - start_s)
+        self._amplifier_state = None
+        if end_s <= self._history_horizon_s():
+            return
+        current_a = self._device.conductance_s(voltage_v) * voltage_v if voltage_v else 0.0
+        amplifier_v = -self.amplifier.gain_v_per_a * current_a
+        self._held.append(Block(start_s, end_s - start_s, np.array([voltage_v]),
+                                np.array([current_a]), np.array([amplifier_v])))
+        self._trim()
+
     # ------------------------------------------------------------------ amplifier and blocks
+
+    def _amplifier_output_before(self, start_s: float) -> float:
+        """Return the amplifier output just before ``start_s`` (noise free)."""
+        if self._amplifier_state is not None and math.isclose(
+            self._amplifier_state[0], start_s, rel_tol=0.0, abs_tol=1e-12
+        ):
+            return self._amplifier_state[1]
+        level_v = self._last_voltage_v
+        current_a = self._device.conductance_s(level_v) * level_v if level_v else 0.0
+        return -self.amplifier.gain_v_per_a * current_a
 
     def _amplify(self, current: np.ndarray, start_s: float, dt_s: float) -> np.ndarray:
         """Return the amplifier output for contiguous samples, continuing its filter state."""
@@ -296,20 +326,42 @@ class SimulatedWorld:
         self._amplifier_state = (start_s + dt_s * current.size, float(output[-1]))
         return output
 
+    def _history_horizon_s(self) -> float:
+        """Return the earliest time whose samples a recorder may still need.
+
+        That is the start of every recorder's interest, and the pre-trigger length of the
+        scope's present settings before now (a scope armed later may reach back so far).
+        """
+        starts = [interest.start_s for interest in self._interests()]
+        starts.append(self.clock.now() - self.scope.pre_trigger_s())
+        return min(starts)
+
     def _keep(self, block: Block) -> None:
-        """Store a block while a recorder needs it and drop blocks no recorder needs."""
-        interests = self._interests()
-        if not interests:
-            self._blocks.clear()
-            return
+        """Store a block and drop the samples that no recorder can need any more."""
         self._blocks.append(block)
-        horizon_s = min(interest.start_s for interest in interests)
+        self._trim()
+
+    def _trim(self) -> None:
+        horizon_s = self._history_horizon_s()
         while self._blocks and self._blocks[0].end_s <= horizon_s:
             self._blocks.pop(0)
+        while self._held and self._held[0].end_s <= horizon_s:
+            self._held.pop(0)
 
     def blocks_between(self, start_s: float, end_s: float) -> list[Block]:
-        """Return the kept blocks that overlap ``[start_s, end_s)``, in time order."""
+        """Return the kept blocks of samples that overlap ``[start_s, end_s)``, in time order."""
         return [block for block in self._blocks if block.end_s > start_s and block.t0_s < end_s]
+
+    def history_between(self, start_s: float, end_s: float) -> list[Block]:
+        """Return kept sample blocks and remembered held pieces overlapping the window, in time order.
+
+        Held pieces are one noise-free sample each: a pre-trigger window that reaches back
+        before the scope was armed, into a time the device was advanced in closed form,
+        shows the level and the chord-conductance current of that piece.
+        """
+        blocks = self.blocks_between(start_s, end_s)
+        blocks += [block for block in self._held if block.end_s > start_s and block.t0_s < end_s]
+        return sorted(blocks, key=lambda block: block.t0_s)
 
     def _note_extremes(self, low_v: float, high_v: float) -> None:
         self.max_device_voltage_v = max(self.max_device_voltage_v, high_v)

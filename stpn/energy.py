@@ -7,7 +7,9 @@ Memristor, per synapse i of the trace (device-file formulas in ``stpn.energy_dev
 * bias energy: ``V_i**2 * sum_t G_meas_i(t) * dt`` with
   ``G_meas = g_min + siemens_per_weight_unit * |W + F_t|``, in two variants: the worst-case
   bias ``bias_power.v_bias`` (published 0.6 V) on every synapse, and the bias ``V_i`` that
-  realises the synapse's learned Lambda through the inverse of the decay sigmoid.
+  realises the synapse's learned Lambda through the inverse of the decay sigmoid. The
+  second variant needs the sigmoid; without it (as in the file of published figures)
+  its values are None.
 
 The read current that the bias drives also computes the input x weight product (I = G U),
 so the product costs no energy beyond the bias energy.
@@ -18,8 +20,8 @@ per-operation energies, measured or estimated.
 Time bases, both explicit parameters reported with every result:
 
 * the network step interval (default: the device file's ``decay.step_interval_s``) is the
-  time base of Lambda; a learned Lambda is converted to the device file's time base
-  before the bias that realises it is looked up;
+  time base of Lambda. A learned Lambda is converted to the device file's time base
+  before the bias that realises it is looked up.
 * the game duration (default: frames / 60 Hz, i.e. ``n_steps * frame_skip / 60`` per game,
   the emulator's real-time rate) sets the step duration ``dt`` of the bias-energy integral.
   The published study states that a game lasts about 50 s (``PUBLISHED_GAME_DURATION_S``).
@@ -88,11 +90,12 @@ class LearnedBias:
 
 @dataclass(frozen=True)
 class SynapseEnergies:
-    """Per-synapse energies over the whole trace, in joules, and update statistics."""
+    """Per-synapse energies over the whole trace, in joules, and update statistics.
+    ``bias_learned_j`` is None when the device file has no decay sigmoid."""
 
     pulse_j: np.ndarray
     bias_worst_j: np.ndarray
-    bias_learned_j: np.ndarray
+    bias_learned_j: np.ndarray | None
     abs_df_total: np.ndarray
     update_count: np.ndarray
 
@@ -138,15 +141,20 @@ def resolve_time_bases(
                      game_duration_source, step_dt_s)
 
 
-def learned_bias(device: EnergyDevice, lam: np.ndarray, step_interval_s: float) -> LearnedBias:
-    """Return the bias of each synapse that realises its learned decay factor ``lam``.
+def learned_bias(
+    device: EnergyDevice, lam: np.ndarray, step_interval_s: float
+) -> LearnedBias | None:
+    """Return the bias of each synapse that realises its learned decay factor ``lam``, or
+    None when the device file has no decay sigmoid.
 
-    ``lam`` is the factor per network step of ``step_interval_s`` seconds; the device's
+    ``lam`` is the factor per network step of ``step_interval_s`` seconds. The device's
     sigmoid is defined per step of ``device.step_interval_s``, so each factor becomes
     ``lam ** (device.step_interval_s / step_interval_s)`` before the sigmoid is inverted.
     Factors that no bias inside the measured range realises get the end of the range
     whose Lambda is nearest, and are counted in ``n_outside``.
     """
+    if device.sigmoid is None:
+        return None
     v_low, v_high = device.bias_range_v
     with np.errstate(invalid="ignore"):
         lam_device = np.power(lam.astype(np.float64), device.step_interval_s / step_interval_s)
@@ -191,14 +199,14 @@ def update_pulse_energies_j(device: EnergyDevice, update_df: np.ndarray) -> np.n
 
 
 def synapse_energies(
-    device: EnergyDevice, trace: GameTrace, times: TimeBases, bias: LearnedBias,
+    device: EnergyDevice, trace: GameTrace, times: TimeBases, bias: LearnedBias | None,
     replay: ReplayResult, update_energy_j: np.ndarray,
 ) -> SynapseEnergies:
     """Return per-synapse pulse and bias energies over the whole trace."""
     n = trace.n_synapses
     # NOTE: a signed weight is taken to map to the conductance of its magnitude,
     # G_meas = g_min + siemens_per_weight_unit * |G_sim|. The published map
-    # G_min + 2 nS x G_sim says nothing about negative weights; a differential pair of
+    # G_min + 2 nS x G_sim does not cover negative weights. A differential pair of
     # devices per synapse would change the bias energy.
     conductance_time_s_s = times.step_dt_s * (
         trace.n_steps * device.g_min_s + device.siemens_per_weight_unit * replay.abs_g_step_sum
@@ -206,7 +214,7 @@ def synapse_energies(
     return SynapseEnergies(
         pulse_j=np.bincount(trace.update_index, weights=update_energy_j, minlength=n),
         bias_worst_j=device.v_bias_v**2 * conductance_time_s_s,
-        bias_learned_j=bias.bias_v**2 * conductance_time_s_s,
+        bias_learned_j=bias.bias_v**2 * conductance_time_s_s if bias is not None else None,
         abs_df_total=np.bincount(
             trace.update_index, weights=np.abs(trace.update_df.astype(np.float64)), minlength=n
         ),
@@ -217,13 +225,13 @@ def synapse_energies(
 
 
 def game_energies(
-    device: EnergyDevice, trace: GameTrace, times: TimeBases, bias: LearnedBias,
+    device: EnergyDevice, trace: GameTrace, times: TimeBases, bias: LearnedBias | None,
     replay: ReplayResult, update_energy_j: np.ndarray,
 ) -> list[dict]:
     """Return the memristor energies of each game of the trace."""
     game_of_update = np.searchsorted(trace.episode_starts, trace.update_step, side="right") - 1
     pulse = np.bincount(game_of_update, weights=update_energy_j, minlength=trace.n_games)
-    sum_squared_bias = float(np.sum(bias.bias_v**2))
+    sum_squared_bias = float(np.sum(bias.bias_v**2)) if bias is not None else 0.0
 
     games = []
     for game, (first, end) in enumerate(trace.game_bounds()):
@@ -232,10 +240,12 @@ def game_energies(
             trace.n_synapses * steps * device.g_min_s
             + device.siemens_per_weight_unit * float(replay.g_abs_sum[first:end].sum())
         )
-        bias_learned = times.step_dt_s * (
-            steps * device.g_min_s * sum_squared_bias
-            + device.siemens_per_weight_unit * float(replay.weighted_abs_g_per_game[game])
-        )
+        bias_learned = None
+        if bias is not None:
+            bias_learned = _quantity(times.step_dt_s * (
+                steps * device.g_min_s * sum_squared_bias
+                + device.siemens_per_weight_unit * float(replay.weighted_abs_g_per_game[game])
+            ), "J")
         games.append({
             "game": game,
             "steps": steps,
@@ -243,7 +253,7 @@ def game_energies(
             "return": float(trace.game_returns[game]),
             "pulse": _quantity(float(pulse[game]), "J"),
             "bias_worst_case": _quantity(device.v_bias_v**2 * conductance_sum_s * times.step_dt_s, "J"),
-            "bias_learned": _quantity(bias_learned, "J"),
+            "bias_learned": bias_learned,
         })
     return games
 
@@ -282,12 +292,13 @@ def estimate_energy(
     )
     tracked_index = int(np.argmax(abs_df_total))
 
-    replay = replay_trace(trace, tracked_index, synapse_weights=bias.bias_v**2)
+    replay = replay_trace(trace, tracked_index,
+                          synapse_weights=bias.bias_v**2 if bias is not None else None)
     max_deviation = check_replay(trace, replay, replay_rtol)
 
     synapses = synapse_energies(device, trace, times, bias, replay, update_energy_j)
     games = game_energies(device, trace, times, bias, replay, update_energy_j)
-    if bias.n_outside:
+    if bias is not None and bias.n_outside:
         warnings.append(
             f"{bias.n_outside} synapses have a Lambda that no bias in the measured range "
             f"{device.bias_range_v[0]:g} .. {device.bias_range_v[1]:g} V realises; the "
@@ -295,11 +306,17 @@ def estimate_energy(
         )
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EnergyInputError(
+            f"output folder {out_dir} could not be created ({error.strerror}); pass a folder "
+            "path that can be written"
+        ) from None
     csv_path = _write_max_synapse_csv(out_dir, trace, times, device, replay, synapses)
     results = _results_document(
-        device, trace, gpu, times, bias, synapses, games, replay, max_deviation,
-        replay_rtol, warnings, gpu_energy_file, csv_path,
+        device, trace, gpu, times, bias, synapses, games, max_deviation, replay_rtol,
+        warnings, gpu_energy_file, csv_path,
     )
     if figures:
         from stpn.energy_figures import write_figures
@@ -345,14 +362,22 @@ def _quantity(value: float, unit: str, **extra) -> dict:
     return {"value": value, "unit": unit, **extra}
 
 
-def _memristor_totals(pulse_j: float, bias_worst_j: float, bias_learned_j: float) -> dict:
-    return {
-        "pulse": _quantity(pulse_j, "J"),
-        "bias_worst_case": _quantity(bias_worst_j, "J"),
-        "bias_learned": _quantity(bias_learned_j, "J"),
-        "total_worst_case": _quantity(pulse_j + bias_worst_j, "J"),
-        "total_learned": _quantity(pulse_j + bias_learned_j, "J"),
+def _memristor_totals(
+    pulse_j: float, bias_worst_j: float, bias_learned_j: float | None, divisor: float = 1.0
+) -> dict:
+    """Return the memristor energy components divided by ``divisor``; the learned-bias
+    entries are None without a learned bias."""
+    totals = {
+        "pulse": _quantity(pulse_j / divisor, "J"),
+        "bias_worst_case": _quantity(bias_worst_j / divisor, "J"),
+        "bias_learned": None,
+        "total_worst_case": _quantity((pulse_j + bias_worst_j) / divisor, "J"),
+        "total_learned": None,
     }
+    if bias_learned_j is not None:
+        totals["bias_learned"] = _quantity(bias_learned_j / divisor, "J")
+        totals["total_learned"] = _quantity((pulse_j + bias_learned_j) / divisor, "J")
+    return totals
 
 
 def _histogram(values_j: np.ndarray, note: str) -> dict:
@@ -402,99 +427,134 @@ def _gpu_section(gpu: GpuEnergyModel, trace: GameTrace) -> dict:
 
 def _results_document(
     device: EnergyDevice, trace: GameTrace, gpu: GpuEnergyModel, times: TimeBases,
-    bias: LearnedBias, synapses: SynapseEnergies, games: list[dict], replay: ReplayResult,
+    bias: LearnedBias | None, synapses: SynapseEnergies, games: list[dict],
     max_deviation: float, replay_rtol: float, warnings: list[str],
     gpu_energy_file: str | Path | None, csv_path: Path,
 ) -> dict:
     """Assemble the JSON document of the estimate."""
-    n_games = trace.n_games
-    total = _memristor_totals(
-        float(synapses.pulse_j.sum()), float(synapses.bias_worst_j.sum()),
-        float(synapses.bias_learned_j.sum()),
-    )
-    per_game = {key: _quantity(item["value"] / n_games, "J") for key, item in total.items()}
-    per_synapse = {
-        key: _quantity(item["value"] / trace.n_synapses, "J") for key, item in total.items()
-    }
-
+    memristor = _memristor_section(device, trace, bias, synapses, games, csv_path)
     gpu_section = _gpu_section(gpu, trace)
-    best = next(case for case in gpu_section["cases"] if case["label"] == gpu_section["best_case"])
-    ratio = {
-        "gpu_best_over_memristor_worst_case": _quantity(
-            best["per_game"]["value"] / per_game["total_worst_case"]["value"], "1"),
-        "gpu_best_over_memristor_learned": _quantity(
-            best["per_game"]["value"] / per_game["total_learned"]["value"], "1")
-        if per_game["total_learned"]["value"] > 0 else None,
-        "gpu_case": best["label"],
-        "note": "GPU energy per game divided by memristor energy per game; "
-                + ("the GPU figure is a lower-bound estimate without memory traffic"
-                   if gpu.source == "estimate" else "the GPU figure is measured"),
-    }
-
-    updated = synapses.update_count > 0
     return {
         "format": ENERGY_FORMAT,
         "version": ENERGY_VERSION,
         "software": _software_version(),
-        "inputs": {
-            "device_file": {"path": str(device.path), "sha256": device.sha256},
-            "trace_file": {
-                "path": str(trace.path), "layer": trace.layer, "games": n_games,
-                "steps": trace.n_steps, "n_post": trace.n_post, "n_pre": trace.n_pre,
-                "synapses": trace.n_synapses, "frame_skip": trace.frame_skip,
-                "updates": int(trace.update_df.size), "device_sha256": trace.device_sha256,
-            },
-            "gpu_energy_file": str(gpu_energy_file) if gpu_energy_file is not None else None,
-        },
-        "time_bases": {
-            "step_interval": _quantity(times.step_interval_s, "s", source=times.step_interval_source,
-                                       meaning="time base of Lambda (decay per network step)"),
-            "game_duration": _quantity(times.game_duration_s, "s", source=times.game_duration_source,
-                                       meaning="mean duration of one game"),
-            "step_duration": _quantity(times.step_dt_s, "s",
-                                       meaning="dt of the bias-energy integral: game duration x "
-                                               "games / steps"),
-        },
-        "device": {
-            "g_min": _quantity(device.g_min_s, "S"),
-            "siemens_per_weight_unit": _quantity(device.siemens_per_weight_unit, "S"),
-            "pulse_energy_c": _quantity(device.pulse_c_j, "J"),
-            "pulse_energy_alpha": _quantity(device.pulse_alpha, "1"),
-            "pulse_energy_df_unit": device.pulse_df_unit,
-            "v_bias_worst_case": _quantity(device.v_bias_v, "V"),
-            "bias_range": {"value": list(device.bias_range_v), "unit": "V",
-                           "source": device.bias_range_source},
-            "lambda_time_base": _quantity(device.step_interval_s, "s"),
-        },
-        "memristor": {
-            "per_game": per_game,
-            "total": total,
-            "per_synapse_mean": per_synapse,
-            "games": games,
-            "updates": {
-                "count": int(np.count_nonzero(trace.update_df)),
-                "synapses_updated": int(np.count_nonzero(updated)),
-                "share_never_updated": _quantity(1.0 - np.count_nonzero(updated) / trace.n_synapses, "1"),
-            },
-            "learned_bias": {
-                "mean_abs_bias": _quantity(float(np.mean(np.abs(bias.bias_v))), "V"),
-                "max_abs_bias": _quantity(float(np.max(np.abs(bias.bias_v))), "V"),
-                "synapses_outside_bias_range": bias.n_outside,
-            },
-            "max_update_synapse": _max_synapse_section(trace, synapses, device, csv_path),
-        },
+        "inputs": _inputs_section(device, trace, gpu_energy_file),
+        "time_bases": _time_bases_section(times),
+        "device": _device_section(device),
+        "memristor": memristor,
         "gpu": gpu_section,
-        "ratio": ratio,
+        "ratio": _ratio_section(memristor["per_game"], gpu_section, gpu),
         "replay": {"max_deviation": _quantity(max_deviation, "1"), "rtol": replay_rtol,
                    "note": "deviation relative to the recorded sum of |G| of the step"},
-        "histograms": {
-            "pulse_per_synapse": _histogram(synapses.pulse_j, "synapses never updated are zero"),
-            "bias_worst_case_per_synapse": _histogram(synapses.bias_worst_j, ""),
-            "bias_learned_per_synapse": _histogram(synapses.bias_learned_j, ""),
-            "total_worst_case_per_synapse": _histogram(synapses.pulse_j + synapses.bias_worst_j, ""),
-        },
+        "histograms": _histogram_section(synapses),
         "warnings": warnings,
         "files": {"max_synapse_trace": str(csv_path)},
+    }
+
+
+def _inputs_section(
+    device: EnergyDevice, trace: GameTrace, gpu_energy_file: str | Path | None
+) -> dict:
+    return {
+        "device_file": {"path": str(device.path), "sha256": device.sha256},
+        "trace_file": {
+            "path": str(trace.path), "layer": trace.layer, "games": trace.n_games,
+            "steps": trace.n_steps, "n_post": trace.n_post, "n_pre": trace.n_pre,
+            "synapses": trace.n_synapses, "frame_skip": trace.frame_skip,
+            "updates": int(trace.update_df.size), "device_sha256": trace.device_sha256,
+        },
+        "gpu_energy_file": str(gpu_energy_file) if gpu_energy_file is not None else None,
+    }
+
+
+def _time_bases_section(times: TimeBases) -> dict:
+    return {
+        "step_interval": _quantity(times.step_interval_s, "s", source=times.step_interval_source,
+                                   meaning="time base of Lambda (decay per network step)"),
+        "game_duration": _quantity(times.game_duration_s, "s", source=times.game_duration_source,
+                                   meaning="mean duration of one game"),
+        "step_duration": _quantity(times.step_dt_s, "s",
+                                   meaning="dt of the bias-energy integral: game duration x "
+                                           "games / steps"),
+    }
+
+
+def _device_section(device: EnergyDevice) -> dict:
+    return {
+        "g_min": _quantity(device.g_min_s, "S"),
+        "siemens_per_weight_unit": _quantity(device.siemens_per_weight_unit, "S"),
+        "pulse_energy_c": _quantity(device.pulse_c_j, "J"),
+        "pulse_energy_alpha": _quantity(device.pulse_alpha, "1"),
+        "pulse_energy_df_unit": device.pulse_df_unit,
+        "v_bias_worst_case": _quantity(device.v_bias_v, "V"),
+        "bias_range": {"value": list(device.bias_range_v), "unit": "V",
+                       "source": device.bias_range_source},
+        "lambda_time_base": _quantity(device.step_interval_s, "s"),
+        "decay_sigmoid": device.sigmoid is not None,
+    }
+
+
+def _memristor_section(
+    device: EnergyDevice, trace: GameTrace, bias: LearnedBias | None,
+    synapses: SynapseEnergies, games: list[dict], csv_path: Path,
+) -> dict:
+    pulse_j = float(synapses.pulse_j.sum())
+    bias_worst_j = float(synapses.bias_worst_j.sum())
+    bias_learned_j = None if synapses.bias_learned_j is None else float(synapses.bias_learned_j.sum())
+    updated = np.count_nonzero(synapses.update_count)
+
+    if bias is None:
+        learned = {"available": False,
+                   "reason": "the device file has no decay sigmoid Lambda(V)"}
+    else:
+        learned = {
+            "available": True,
+            "mean_abs_bias": _quantity(float(np.mean(np.abs(bias.bias_v))), "V"),
+            "max_abs_bias": _quantity(float(np.max(np.abs(bias.bias_v))), "V"),
+            "synapses_outside_bias_range": bias.n_outside,
+        }
+    return {
+        "per_game": _memristor_totals(pulse_j, bias_worst_j, bias_learned_j, trace.n_games),
+        "total": _memristor_totals(pulse_j, bias_worst_j, bias_learned_j),
+        "per_synapse_mean": _memristor_totals(pulse_j, bias_worst_j, bias_learned_j,
+                                              trace.n_synapses),
+        "games": games,
+        "updates": {
+            "count": int(np.count_nonzero(trace.update_df)),
+            "synapses_updated": int(updated),
+            "share_never_updated": _quantity(1.0 - updated / trace.n_synapses, "1"),
+        },
+        "learned_bias": learned,
+        "max_update_synapse": _max_synapse_section(trace, synapses, device, csv_path),
+    }
+
+
+def _ratio_section(per_game: dict, gpu_section: dict, gpu: GpuEnergyModel) -> dict:
+    """Return the GPU energy per game of the best GPU case over the memristor's."""
+    best = next(case for case in gpu_section["cases"] if case["label"] == gpu_section["best_case"])
+    gpu_j = best["per_game"]["value"]
+    learned = per_game["total_learned"]
+    source_note = ("the GPU figure is a lower-bound estimate without memory traffic"
+                   if gpu.source == "estimate" else "the GPU figure is measured")
+    return {
+        "gpu_best_over_memristor_worst_case": _quantity(
+            gpu_j / per_game["total_worst_case"]["value"], "1"),
+        "gpu_best_over_memristor_learned": (
+            _quantity(gpu_j / learned["value"], "1")
+            if learned is not None and learned["value"] > 0 else None
+        ),
+        "gpu_case": best["label"],
+        "note": f"GPU energy per game divided by memristor energy per game; {source_note}",
+    }
+
+
+def _histogram_section(synapses: SynapseEnergies) -> dict:
+    learned = synapses.bias_learned_j
+    return {
+        "pulse_per_synapse": _histogram(synapses.pulse_j, "synapses never updated are zero"),
+        "bias_worst_case_per_synapse": _histogram(synapses.bias_worst_j, ""),
+        "bias_learned_per_synapse": _histogram(learned, "") if learned is not None else None,
+        "total_worst_case_per_synapse": _histogram(synapses.pulse_j + synapses.bias_worst_j, ""),
     }
 
 
@@ -515,7 +575,8 @@ def _max_synapse_section(
             float(synapses.abs_df_total[index]) * device.siemens_per_weight_unit, "S"),
         "pulse": _quantity(float(synapses.pulse_j[index]), "J"),
         "bias_worst_case": _quantity(float(synapses.bias_worst_j[index]), "J"),
-        "bias_learned": _quantity(float(synapses.bias_learned_j[index]), "J"),
+        "bias_learned": (None if synapses.bias_learned_j is None
+                         else _quantity(float(synapses.bias_learned_j[index]), "J")),
         "conductance_trace_file": str(csv_path),
     }
 

@@ -1,9 +1,9 @@
 """Device-file parameters that the synaptic energy estimate needs, read and validated.
 
 The device parameter file (format ``memsyn-device``, version 1) stores every fitted number
-as ``{"value", "stderr", "unit"}``. This module reads the fields of the energy model
-(conductance map, pulse-energy power law, bias voltage, decay sigmoid and its time base),
-checks each value and unit, and inverts the decay sigmoid Lambda(V) to find the bias that
+as ``{"value", "stderr", "unit"}``. This module reads the fields of the energy model: the
+conductance map, the pulse-energy power law, the bias voltage, and the decay sigmoid with
+its time base. It checks each value and unit. The sigmoid's inverse gives the bias that
 realises a learned decay factor.
 
 Formulas, with the published figures of Weilenmann, Ziogas et al., "Single neuromorphic
@@ -21,7 +21,6 @@ networks", Nat. Commun. 15 (2024), arXiv 2402.16628:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -30,10 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from stpn.device import DeviceFileError, load_device_file
 
-DEVICE_FORMAT = "memsyn-device"
-DEVICE_VERSION = 1
+log = logging.getLogger(__name__)
 
 # Conductance unit that the pulse-energy power law takes, in siemens per unit.
 PULSE_DF_UNITS_S = {"S": 1.0, "mS": 1e-3, "uS": 1e-6, "nS": 1e-9, "pS": 1e-12}
@@ -41,7 +39,7 @@ PULSE_DF_UNITS_S = {"S": 1.0, "mS": 1e-3, "uS": 1e-6, "nS": 1e-9, "pS": 1e-12}
 
 class EnergyInputError(ValueError):
     """Invalid input to the energy estimate (device file, trace, GPU energy file or a
-    parameter). The message names the file and field and says what to do."""
+    parameter). The message names the file and field and the fix."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,7 @@ class EnergyDevice:
     step_interval_s: float
     lambda_min: float
     lambda_max: float
-    sigmoid: DecaySigmoid
+    sigmoid: DecaySigmoid | None
     bias_range_v: tuple[float, float]
     bias_range_source: str
 
@@ -107,23 +105,22 @@ class EnergyDevice:
 def load_energy_device(path: str | Path) -> EnergyDevice:
     """Read a device parameter file and return the parameters of the energy model.
 
-    Raises EnergyInputError naming the file and the field when the file is missing, not
-    JSON, of another format or version, or when a field is missing, not a finite number,
-    out of range or in an unexpected unit.
+    The network's reader ``stpn.device.load_device_file`` checks the format, the version
+    and the fields the network shares with this model. The decay sigmoid is optional: a
+    file without ``decay.sigmoid`` (such as the file of published figures, whose sigmoid
+    was not published) gives ``sigmoid = None``, and the learned-bias variant is skipped.
+    Raises EnergyInputError naming the file and the field when the file is missing or not
+    JSON, or when a field is missing, not a finite number, out of range or in another unit.
     """
     path = Path(path)
-    raw = _read_device_json(path)
-    reader = _FieldReader(path, raw)
+    try:
+        network = load_device_file(path)
+    except DeviceFileError as error:
+        raise EnergyInputError(f"device file: {error}") from None
+    reader = _FieldReader(path, json.loads(path.read_bytes()))
 
-    sigmoid = DecaySigmoid(
-        amplitude=reader.number("decay.sigmoid.L", "1", nonzero=True),
-        k_per_v=reader.number("decay.sigmoid.k", "1/V", nonzero=True),
-        v0_v=reader.number("decay.sigmoid.V0", "V"),
-        offset=reader.number("decay.sigmoid.Lambda0", "1"),
-    )
     v_bias_v = reader.number("bias_power.v_bias", "V", nonzero=True)
     bias_range_v, bias_range_source = _bias_range(reader, v_bias_v)
-
     pulse_df_unit = reader.text("pulse_energy.df_unit")
     if pulse_df_unit not in PULSE_DF_UNITS_S:
         raise EnergyInputError(
@@ -133,60 +130,39 @@ def load_energy_device(path: str | Path) -> EnergyDevice:
 
     device = EnergyDevice(
         path=path,
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        sha256=network.sha256,
         g_min_s=reader.number("conductance.g_min", "S", minimum=0.0),
-        siemens_per_weight_unit=reader.number(
-            "conductance.siemens_per_weight_unit", "S", minimum=0.0, nonzero=True
-        ),
+        siemens_per_weight_unit=network.siemens_per_weight_unit,
         pulse_c_j=reader.number("pulse_energy.c", "J", minimum=0.0),
         pulse_alpha=reader.number("pulse_energy.alpha", "1", minimum=0.0, nonzero=True),
         pulse_df_unit=pulse_df_unit,
         v_bias_v=v_bias_v,
-        step_interval_s=reader.number(
-            "decay.step_interval_s", "s", minimum=0.0, nonzero=True
-        ),
-        lambda_min=reader.number("decay.lambda_min", "1"),
-        lambda_max=reader.number("decay.lambda_max", "1"),
-        sigmoid=sigmoid,
+        step_interval_s=reader.number("decay.step_interval_s", "s", minimum=0.0, nonzero=True),
+        lambda_min=network.lambda_min,
+        lambda_max=network.lambda_max,
+        sigmoid=_decay_sigmoid(reader),
         bias_range_v=bias_range_v,
         bias_range_source=bias_range_source,
     )
-    if not device.lambda_min <= device.lambda_max:
-        raise EnergyInputError(
-            f"device file {path}: 'decay.lambda_min' ({device.lambda_min}) is larger than "
-            f"'decay.lambda_max' ({device.lambda_max})"
-        )
     log.debug("read energy parameters from %s: %s", path, device)
     return device
 
 
-def _read_device_json(path: Path) -> dict:
-    """Load the JSON object of a device file and check its format and version."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EnergyInputError(f"device file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise EnergyInputError(f"device file {path} could not be read: {error}") from None
-    except json.JSONDecodeError as error:
-        raise EnergyInputError(
-            f"device file {path} is not valid JSON (line {error.lineno}, column {error.colno}): "
-            f"{error.msg}"
-        ) from None
-
-    if not isinstance(raw, dict):
-        raise EnergyInputError(f"device file {path}: expected a JSON object at the top level")
-    if raw.get("format") != DEVICE_FORMAT:
-        raise EnergyInputError(
-            f"device file {path}: format is {raw.get('format')!r}, expected {DEVICE_FORMAT!r}; "
-            "pass a device parameter file exported by the fitting step"
+def _decay_sigmoid(reader: _FieldReader) -> DecaySigmoid | None:
+    """Return the decay sigmoid of the device file, or None when it has none."""
+    decay = reader.raw.get("decay")
+    if not isinstance(decay, dict) or "sigmoid" not in decay:
+        log.warning(
+            "device file %s has no decay.sigmoid, so the bias that realises each learned Lambda "
+            "is unknown; only the worst-case bias energy is estimated", reader.path,
         )
-    if raw.get("version") != DEVICE_VERSION:
-        raise EnergyInputError(
-            f"device file {path}: version {raw.get('version')!r} is not supported, expected "
-            f"{DEVICE_VERSION}; re-export the device parameter file with this memsyn version"
-        )
-    return raw
+        return None
+    return DecaySigmoid(
+        amplitude=reader.number("decay.sigmoid.L", "1", nonzero=True),
+        k_per_v=reader.number("decay.sigmoid.k", "1/V", nonzero=True),
+        v0_v=reader.number("decay.sigmoid.V0", "V"),
+        offset=reader.number("decay.sigmoid.Lambda0", "1"),
+    )
 
 
 class _FieldReader:

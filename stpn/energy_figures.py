@@ -46,10 +46,15 @@ def _plot_histograms(path: Path, synapses) -> Path:
     figure = Figure(figsize=(10, 7), layout="constrained")
     axes = figure.subplots(2, 2)
     for axis, (title, values) in zip(axes.ravel(), panels):
-        positive = values[values > 0]
         axis.set_title(title)
         axis.set_xlabel("energy per synapse over the trace (J)")
         axis.set_ylabel("synapses")
+        if values is None:
+            axis.set_axis_off()
+            axis.text(0.5, 0.5, "not available: the device file has no decay sigmoid",
+                      ha="center", va="center", transform=axis.transAxes)
+            continue
+        positive = values[values > 0]
         if positive.size == 0:
             axis.text(0.5, 0.5, "no synapse with energy > 0", ha="center", va="center",
                       transform=axis.transAxes)
@@ -98,16 +103,21 @@ def _plot_max_synapse(path: Path, results: dict, replay, times, device) -> Path:
 def _plot_comparison(path: Path, results: dict) -> Path:
     """Bar chart of the energy per game: memristor variants against the GPU cases."""
     per_game = results["memristor"]["per_game"]
-    labels = ["memristor\nworst-case bias", "memristor\nlearned bias"]
-    values = [per_game["total_worst_case"]["value"], per_game["total_learned"]["value"]]
+    labels = ["memristor\nworst-case bias"]
+    values = [per_game["total_worst_case"]["value"]]
+    if per_game["total_learned"] is not None:
+        labels.append("memristor\nlearned bias")
+        values.append(per_game["total_learned"]["value"])
+    n_memristor = len(labels)
     for case in results["gpu"]["cases"]:
         labels.append("GPU " + case["precision"] + "\n" + textwrap.fill(case["case"], 16))
         values.append(case["per_game"]["value"])
 
     figure = Figure(figsize=(max(6, 1.6 * len(labels)), 4.5), layout="constrained")
     axis = figure.subplots()
-    colours = ["tab:green"] * 2 + ["tab:gray"] * (len(labels) - 2)
-    axis.bar(range(len(labels)), values, color=colours)
+    colours = ["tab:green"] * n_memristor + ["tab:gray"] * (len(labels) - n_memristor)
+    bars = axis.bar(range(len(labels)), values, color=colours)
+    axis.bar_label(bars, labels=[f"{value:.3g} J" for value in values], fontsize=8)
     axis.set_xticks(range(len(labels)), labels, fontsize=8)
     if all(value > 0 for value in values):
         axis.set_yscale("log")

@@ -28,10 +28,10 @@ DEFAULT_REPLAY_RTOL = 1e-5
 class ReplayResult:
     """Per-synapse and per-step sums of a replayed trace, in simulated weight units.
 
-    ``abs_g_step_sum[i]`` is the sum over all steps of ``|G_i,t|``; ``g_sum`` and
-    ``g_abs_sum`` are the replayed per-step sums over synapses of ``G`` and ``|G|``;
-    ``weighted_abs_g_per_game[g]`` is ``sum_i weights_i * sum_(t in game g) |G_i,t|``;
-    ``tracked_g`` is ``G_t`` of the synapse ``tracked_index`` at every step.
+    * ``abs_g_step_sum[i]``: the sum over all steps of ``|G_i,t|``.
+    * ``g_sum``, ``g_abs_sum``: the replayed per-step sums over synapses of ``G`` and ``|G|``.
+    * ``weighted_abs_g_per_game[g]``: ``sum_i weights_i * sum_(t in game g) |G_i,t|``.
+    * ``tracked_g``: ``G_t`` of the synapse ``tracked_index`` at every step.
     """
 
     abs_g_step_sum: np.ndarray

@@ -1,7 +1,7 @@
 """Synthetic game traces in the ``memsyn-trace`` version 1 format, for tests and benchmarks.
 
-The traces imitate an m-STPN agent: weights W ~ U(-1/8, 1/8), Lambda uniform in the
-device range, and in a chosen share of steps a chosen share of synapses gets an update
+The traces imitate an m-STPN agent, with weights W ~ U(-1/8, 1/8) and Lambda uniform in
+the device range. In a chosen share of steps, a chosen share of synapses gets an update
 dF, discretised to the device step and clipped to the device maximum. The recorded sums
 ``g_sum`` and ``g_abs_sum`` come from a float32 loop over steps, as the network runs.
 """
@@ -76,8 +76,8 @@ def _random_updates(
     rng: np.random.Generator, n_steps: int, n_synapses: int, update_step_share: float,
     updated_synapse_share: float, df_step: float, df_max: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n_update_steps = int(round(update_step_share * n_steps))
-    per_step = max(1, int(round(updated_synapse_share * n_synapses)))
+    n_update_steps = round(update_step_share * n_steps)
+    per_step = max(1, round(updated_synapse_share * n_synapses))
     steps = np.sort(rng.choice(n_steps, size=n_update_steps, replace=False))
 
     max_multiple = int(df_max / df_step)

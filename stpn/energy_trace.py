@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 TRACE_FORMAT = "memsyn-trace"
 TRACE_VERSION = 1
 # Layers whose synapses the trace records. An "lstm" trace has no synapse arrays.
+# NOTE: the original STPN divides F by the row norm of G every step, so its trace follows
+# F_t = lam * F_(t-1) + dF_t only if the recorder folds that factor into what it stores.
+# The replay check against g_sum rejects an "stpn" trace that does not.
 SYNAPSE_LAYERS = ("mstpn", "stpn")
 
 TRACE_KEYS = (

@@ -57,7 +57,7 @@ PUBLISHED_LAYER_ROWS = 64
 class GpuCase:
     """Energy per synapse and network step of each operation for one precision and size.
 
-    ``interval_j`` holds each operation's 99 % interval (low, high) when measured, else None.
+    ``interval_j`` contains each operation's 99 % interval (low, high) when measured, else None.
     """
 
     precision: str
@@ -116,9 +116,9 @@ def register_only_estimate() -> GpuEnergyModel:
 def load_gpu_energy(path: str | Path) -> GpuEnergyModel:
     """Read a file written by ``benchmarks/gpu_energy.py`` and return its cases.
 
-    For each precision the "standard" case is the published layer size (64 rows) and the
-    "optimal" case the row count with the least total energy per synapse and step, among
-    the sizes where all four operations were resolved above the idle baseline. Raises
+    For each precision, the "standard" case is the published layer size (64 rows). The
+    "optimal" case is the row count with the least total energy per synapse and step,
+    among the sizes where all four operations were resolved above the idle baseline. Raises
     EnergyInputError when the file is missing, malformed or holds no complete size.
     """
     path = Path(path)

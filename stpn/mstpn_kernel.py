@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_PATH = Path(__file__).with_name("kernels") / "mstpn_kernel.c"
 DISABLE_VARIABLE = "MEMSYN_STPN_KERNEL"
+THREADS_VARIABLE = "MEMSYN_STPN_KERNEL_THREADS"
 
 # Values of the ``mode`` argument of the forward step, as defined in the C source.
 MODE_OUTPUT_ONLY = 0
@@ -112,7 +113,7 @@ class MSTPNKernel:
             ctypes.c_int, ctypes.c_int, ctypes.c_int,
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_float, ctypes.c_float, ctypes.c_int,
-            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
         ]
         self._backward = library.mstpn_backward_step
         self._backward.restype = None
@@ -121,16 +122,18 @@ class MSTPNKernel:
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
             ctypes.c_void_p, ctypes.c_float, ctypes.c_void_p, ctypes.c_void_p,
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-            ctypes.c_void_p, ctypes.c_int,
+            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
         ]
         self._partials: torch.Tensor | None = None
+        self._bounds = torch.empty(0, dtype=torch.float32)
+        self.threads = int(os.environ.get(THREADS_VARIABLE, "0") or 0)
 
     def forward_step(self, f_in, f_out, zn, u, gamma, lam, step, df_max, mode, h,
                      counts=None, df_out=None) -> None:
         """Run one step; arguments as in :func:`stpn.mstpn_ops.torch_forward_step`."""
         batch, n_post, n_pre = f_in.shape
         synapses = batch * n_post * n_pre
-        threads = torch.get_num_threads()
+        threads = self.threads or torch.get_num_threads()
         self._forward(
             batch, n_post, n_pre,
             _pointer(f_in, "f_in", synapses), _pointer(f_out, "f_out", synapses),
@@ -139,7 +142,7 @@ class MSTPNKernel:
             _pointer(gamma, "gamma", n_post * n_pre), _pointer(lam, "lam", n_post * n_pre),
             float(step), float(df_max), int(mode), _pointer(h, "h", batch * n_post),
             _pointer(counts, "counts", batch * n_post, torch.int32),
-            _pointer(df_out, "df_out", synapses), threads,
+            _pointer(df_out, "df_out", synapses), self._scratch(n_post + batch), threads,
         )
 
     def backward_step(self, f_prev, zn, h, gamma, lam, df_max, adjoint, grad_h, dpre,
@@ -147,7 +150,7 @@ class MSTPNKernel:
         """Run one backward step; arguments as in :func:`stpn.mstpn_ops.torch_backward_step`."""
         batch, n_post, n_pre = f_prev.shape
         synapses = batch * n_post * n_pre
-        threads = torch.get_num_threads()
+        threads = self.threads or torch.get_num_threads()
         partial_shape = (threads, batch, n_pre)
         if self._partials is None or self._partials.shape != partial_shape:
             self._partials = torch.empty(partial_shape, dtype=torch.float32)
@@ -159,8 +162,15 @@ class MSTPNKernel:
             _pointer(adjoint, "adjoint", synapses), _pointer(grad_h, "grad_h", batch * n_post),
             _pointer(dpre, "dpre", batch * n_post), _pointer(dgamma, "dgamma", n_post * n_pre),
             _pointer(dlam, "dlam", n_post * n_pre), _pointer(dzn, "dzn", batch * n_pre),
-            _pointer(self._partials, "partials", self._partials.numel()), threads,
+            _pointer(self._partials, "partials", self._partials.numel()),
+            self._scratch(n_post + batch), threads,
         )
+
+    def _scratch(self, size: int) -> ctypes.c_void_p:
+        """Return a pointer to at least `size` floats of scratch space (row bounds)."""
+        if self._bounds.numel() < size:
+            self._bounds = torch.empty(size, dtype=torch.float32)
+        return ctypes.c_void_p(self._bounds.data_ptr())
 
 
 @functools.cache

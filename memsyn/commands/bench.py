@@ -56,7 +56,7 @@ def run_check(args) -> int:
             try:
                 identity = identify(instrument)
             except Exception as error:  # noqa: BLE001 - report every instrument, then fail
-                log.error("%s of bench %s did not answer: %s", role, bench.name, error)
+                log.error("identification of the %s of bench %s failed: %s", role, bench.name, error)
                 print(f"  {role:<10} FAILED: {error}")
                 failures += 1
                 continue
@@ -65,7 +65,7 @@ def run_check(args) -> int:
         bench.close()
 
     if failures:
-        print(f"{failures} instrument(s) did not answer; check their addresses in {path}")
+        print(f"identification failed for {failures} instrument(s); check their addresses in {path}")
         return 1
     print("all instruments answered; no output was turned on")
     return 0
@@ -78,11 +78,13 @@ def identify(instrument) -> str:
     for the amplifier, which has no read-back, the setting the driver last wrote. Reads the
     error queue where the driver offers ``check_errors()``.
     """
-    if hasattr(instrument, "identify"):
-        identity = instrument.identify()
-    elif hasattr(instrument, "setting") and hasattr(instrument, "control"):
+    from instruments.femto_dhpca100 import FemtoDHPCA100
+
+    if isinstance(instrument, FemtoDHPCA100):
         return (f"{instrument.name}: no identification query; set to "
                 f"{instrument.setting.describe()} through {instrument.control.name}")
+    if hasattr(instrument, "identify"):
+        identity = instrument.identify()
     else:
         identity = instrument.id
     if hasattr(instrument, "check_errors"):

@@ -72,14 +72,18 @@ def format_summary(results: dict) -> str:
     trace = results["inputs"]["trace_file"]
     v_bias = device["v_bias_worst_case"]["value"]
 
+    updates = results["memristor"]["updates"]
     lines = [
-        f"trace: {trace['games']} game(s), {trace['steps']} steps, {trace['synapses']} synapses, "
-        f"{results['memristor']['updates']['count']} updates "
-        f"({results['memristor']['updates']['share_never_updated']['value']:.1%} of synapses "
-        "never updated)",
-        f"time bases: network step interval {times['step_interval']['value']:.4g} s (Lambda), "
-        f"game duration {times['game_duration']['value']:.4g} s "
-        f"({times['step_duration']['value'] * 1e3:.4g} ms per step)",
+        (
+            f"trace: {trace['games']} game(s), {trace['steps']} steps, {trace['synapses']} "
+            f"synapses, {updates['count']} updates "
+            f"({updates['share_never_updated']['value']:.1%} of synapses never updated)"
+        ),
+        (
+            f"time bases: network step interval {times['step_interval']['value']:.4g} s "
+            f"(Lambda), game duration {times['game_duration']['value']:.4g} s "
+            f"({times['step_duration']['value'] * 1e3:.4g} ms per step)"
+        ),
         "",
         "energy per game",
     ]
@@ -91,13 +95,17 @@ def format_summary(results: dict) -> str:
         ("memristor total, learned Lambda", memristor["total_learned"]),
     ]
     rows += [(f"GPU {case['label']}", case["per_game"]) for case in results["gpu"]["cases"]]
-    lines += [f"  {label:<38}{_joules(energy['value'])}" for label, energy in rows]
+    for label, energy in rows:
+        value = _joules(energy["value"]) if energy is not None else "     n/a (no decay sigmoid)"
+        lines.append(f"  {label:<38}{value}")
 
     ratio = results["ratio"]
     lines += [
         "",
-        f"GPU ({ratio['gpu_case']}) / memristor worst case: "
-        f"{ratio['gpu_best_over_memristor_worst_case']['value']:.3g}",
+        (
+            f"GPU ({ratio['gpu_case']}) / memristor worst case: "
+            f"{ratio['gpu_best_over_memristor_worst_case']['value']:.3g}"
+        ),
         f"GPU source: {results['gpu']['description']}",
     ]
     lines += [f"warning: {warning}" for warning in results["warnings"]]

@@ -10,6 +10,7 @@ from pathlib import Path
 from fitting.campaign import DEFAULT_STEP_INTERVAL_S, fit_campaign
 from fitting.device_file import load_device_file, summarize_device, write_device_file
 from fitting.errors import FittingError
+from fitting.short_term import DF_STEP_GRID_S
 from memsyn.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,14 @@ def register(subparsers) -> None:
             "published material does not state it)"
         ),
     )
+    parser.add_argument(
+        "--df-step-grid-ns", type=float, default=DF_STEP_GRID_S * 1e9, metavar="NS",
+        help=(
+            "grid in nS to which the largest dF standard deviation is rounded up to give the "
+            f"discretisation step df_step (default {DF_STEP_GRID_S * 1e9:g} nS: the published "
+            "spread is below 1 nS, so the published step is 1 nS)"
+        ),
+    )
     parser.add_argument("--plots", type=Path, metavar="DIR", help="also write one PNG per fit into DIR")
     parser.add_argument(
         "--continue-on-warning", action="store_true",
@@ -63,12 +72,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give RESULTS_DIR and --out FILE to fit, or --check FILE to validate")
     if not (math.isfinite(args.step_interval_s) and args.step_interval_s > 0):
         raise UsageError(f"--step-interval-s must be a positive number of seconds, got {args.step_interval_s!r}")
+    if not (math.isfinite(args.df_step_grid_ns) and args.df_step_grid_ns > 0):
+        raise UsageError(f"--df-step-grid-ns must be a positive number of nS, got {args.df_step_grid_ns!r}")
 
     try:
         fit = fit_campaign(
             args.results_dir,
             step_interval_s=args.step_interval_s,
             continue_on_warning=args.continue_on_warning,
+            df_step_grid_s=args.df_step_grid_ns * 1e-9,
         )
     except FittingError as error:
         raise UsageError(f"{error}; no device file written") from error

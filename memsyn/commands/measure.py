@@ -162,8 +162,6 @@ def _parse_params(items: list[str]) -> dict[str, object]:
         name, value = name.strip(), value.strip()
         if not separator or not name or not value:
             raise UsageError(f"--param {item!r} must have the form NAME=VALUE, e.g. repeats=3")
-        if "," in value or value.startswith("["):
-            value = value if value.startswith("[") else f"[{value}]"
         parameters[name] = value
     return parameters
 

@@ -58,6 +58,12 @@ class ReportBuilder:
         plt.close(figure)
         self.sections.append(Section(key, title, png=path, parameters=parameters))
 
+    def add_image(self, key: str, title: str, source: Path, parameters: dict) -> None:
+        """Copy a PNG that another command wrote into the report as ``key``.png."""
+        path = self.out_dir / f"{key}.png"
+        path.write_bytes(source.read_bytes())
+        self.sections.append(Section(key, title, png=path, parameters=parameters))
+
     def add_missing(self, key: str, title: str, reason: str) -> None:
         self.sections.append(Section(key, title, missing_reason=reason))
 

@@ -40,25 +40,74 @@ static inline float discretise(float raw, float step, float df_max)
     return q;
 }
 
+/* Return max_j abs(a[j]). finite-math-only lets gcc vectorise the maximum; with a NaN
+ * in a the result is unspecified, but then the parameters are already broken. */
+__attribute__((optimize("finite-math-only"))) static float max_abs(const float *restrict a, int M)
+{
+    float largest = 0.0f;
+    for (int j = 0; j < M; j++) {
+        const float v = fabsf(a[j]);
+        largest = v > largest ? v : largest;
+    }
+    return largest;
+}
+
+/* Return sum_j abs(a[j]), zero exactly when the whole row is zero. */
+static float sum_abs(const float *restrict a, int M)
+{
+    float total = 0.0f;
+    for (int j = 0; j < M; j++)
+        total += fabsf(a[j]);
+    return total;
+}
+
+/* Relative margin on bounds of abs(gamma * h * zn), covering the rounding of the product. */
+#define BOUND_MARGIN 1.0001f
+
 /* One row of the forward step; restrict on parameters lets gcc vectorise without alias
- * checks (restrict on locals inside an OpenMP region is not honoured by gcc 12). */
+ * checks (restrict on locals inside an OpenMP region is not honoured by gcc 12).
+ * bound = max|gamma_row| * max|zn|; when bound * |h| cannot reach half a step, no update
+ * of the row is non-zero and only the decay is applied (nothing at all if F is zero). */
 static void forward_row(int M, const float *Fi, float *Fo, const float *restrict z,
                         const float *restrict g, const float *restrict l, float u_row,
-                        float step, float df_max, int mode, float *restrict h_row,
-                        float *restrict d, int32_t *restrict count)
+                        float bound, float step, float df_max, int mode,
+                        float *restrict h_row, float *restrict d, int32_t *restrict count)
 {
     float hi;
+    float f_size = -1.0f; /* sum of abs(F_in) when known, else negative */
     if (mode == MODE_UPDATE_GIVEN_H) {
         hi = *h_row;
     } else {
-        float y = 0.0f;
-        for (int j = 0; j < M; j++)
+        float y = 0.0f, size = 0.0f;
+        for (int j = 0; j < M; j++) {
             y += Fi[j] * z[j];
+            size += fabsf(Fi[j]);
+        }
         hi = tanhf(u_row + y);
         *h_row = hi;
+        f_size = size;
     }
     if (mode == MODE_OUTPUT_ONLY)
         return;
+
+    const float reach = bound * fabsf(hi) * BOUND_MARGIN;
+    if (step > 0.0f && reach <= 0.5f * step) {
+        if (count)
+            *count = 0;
+        if (d)
+            memset(d, 0, sizeof(float) * (size_t)M);
+        if (f_size < 0.0f)
+            f_size = sum_abs(Fi, M);
+        if (f_size == 0.0f) {
+            if (Fo != Fi)
+                memset(Fo, 0, sizeof(float) * (size_t)M);
+            return;
+        }
+#pragma GCC ivdep
+        for (int j = 0; j < M; j++)
+            Fo[j] = l[j] * Fi[j];
+        return;
+    }
 
     /* Fo may be Fi: each element is read before it is written, so ivdep is safe. */
     int nonzero = 0;
@@ -82,32 +131,48 @@ static void forward_row(int M, const float *Fi, float *Fo, const float *restrict
         *count = nonzero;
 }
 
+/* Fill gamma_max (N) with max|gamma| per row and zn_max (B) with max|zn| per sequence. */
+static void row_bounds(int B, int N, int M, const float *gamma, const float *zn,
+                       float *gamma_max, float *zn_max)
+{
+#pragma omp for schedule(static)
+    for (int k = 0; k < N + B; k++) {
+        if (k < N)
+            gamma_max[k] = max_abs(gamma + (int64_t)k * M, M);
+        else
+            zn_max[k - N] = max_abs(zn + (int64_t)(k - N) * M, M);
+    }
+}
+
 /* One step forward. mode MODE_OUTPUT_ONLY: h = tanh(u + F_in zn), F untouched.
  * MODE_UPDATE: the same h, then F_out = lam * F_in + discretise(gamma * (h zn^T)).
  * MODE_UPDATE_GIVEN_H: the update only, with h read from h (used to recompute states).
  * F_out may be F_in (in place). counts (B*N int32, may be NULL) receives the number of
- * non-zero updates per row and df_out ((B, N, M), may be NULL) the applied updates. */
+ * non-zero updates per row and df_out ((B, N, M), may be NULL) the applied updates.
+ * bounds: scratch space of N + B floats. */
 void mstpn_forward_step(int B, int N, int M, const float *F_in, float *F_out,
                         const float *zn, const float *u, const float *gamma, const float *lam,
                         float step, float df_max, int mode, float *h, int32_t *counts,
-                        float *df_out, int nthreads)
+                        float *df_out, float *bounds, int nthreads)
 {
+    float *gamma_max = bounds, *zn_max = bounds + N;
 #pragma omp parallel num_threads(nthreads)
     {
         FLUSH_DENORMALS();
+        row_bounds(B, N, M, gamma, zn, gamma_max, zn_max);
 #pragma omp for schedule(static)
         for (int row = 0; row < B * N; row++) {
             const int b = row / N, i = row % N;
             const int64_t offset = (int64_t)row * M;
             forward_row(M, F_in + offset, F_out + offset, zn + (int64_t)b * M,
-                        gamma + (int64_t)i * M, lam + (int64_t)i * M, u ? u[row] : 0.0f, step,
-                        df_max, mode, h + row, df_out ? df_out + offset : NULL,
-                        counts ? counts + row : NULL);
+                        gamma + (int64_t)i * M, lam + (int64_t)i * M, u ? u[row] : 0.0f,
+                        gamma_max[i] * zn_max[b], step, df_max, mode, h + row,
+                        df_out ? df_out + offset : NULL, counts ? counts + row : NULL);
         }
     }
 }
 
-/* One row of the backward step; returns dL/d(u) for the row. */
+/* One row of the backward step in general; returns dL/d(u) for the row. */
 static float backward_row(int M, const float *restrict Fp, float *restrict Ar,
                           const float *restrict z, const float *restrict g,
                           const float *restrict l, float hi, float gh_row, float df_max,
@@ -134,6 +199,38 @@ static float backward_row(int M, const float *restrict Fp, float *restrict Ar,
     return dp;
 }
 
+/* backward_row where the clip cannot be active anywhere in the row (every update passes
+ * its gradient) and, if f_is_zero, F_prev is zero in the whole row. */
+static float backward_row_unclipped(int M, const float *restrict Fp, float *restrict Ar,
+                                    const float *restrict z, const float *restrict g,
+                                    const float *restrict l, float hi, float gh_row,
+                                    int f_is_zero, float *restrict dg, float *restrict dl,
+                                    float *restrict pz)
+{
+    float dh_update = 0.0f;
+    for (int j = 0; j < M; j++)
+        dh_update += Ar[j] * g[j] * z[j];
+    const float dp = (gh_row + dh_update) * (1.0f - hi * hi);
+
+    if (f_is_zero) {
+        for (int j = 0; j < M; j++) {
+            const float a = Ar[j];
+            dg[j] += a * (hi * z[j]);
+            pz[j] += a * g[j] * hi;
+            Ar[j] = a * l[j] + dp * z[j];
+        }
+    } else {
+        for (int j = 0; j < M; j++) {
+            const float a = Ar[j];
+            dg[j] += a * (hi * z[j]);
+            dl[j] += a * Fp[j];
+            pz[j] += a * g[j] * hi + dp * Fp[j];
+            Ar[j] = a * l[j] + dp * z[j];
+        }
+    }
+    return dp;
+}
+
 /* One step backward through mstpn_forward_step with update != 0.
  * In: F_prev (the state entering the step), zn, h (the step's output), gamma, lam,
  * gh = dL/dh from outside the synapse state. In/out: A holds dL/dF_out on entry and
@@ -141,12 +238,14 @@ static float backward_row(int M, const float *restrict Fp, float *restrict Ar,
  * dzn = dL/dzn through the synapse terms (the caller adds the W zn part).
  * The discretisation passes gradients straight through where abs(raw) <= df_max and
  * blocks them where the clip is active. Rows are split between threads so that each
- * thread owns its rows of dgamma and dlam; dzn is summed from per-thread partials. */
+ * thread owns its rows of dgamma and dlam; dzn is summed from per-thread partials.
+ * bounds: scratch space of N + B floats. */
 void mstpn_backward_step(int B, int N, int M, const float *F_prev, const float *zn,
                          const float *h, const float *gamma, const float *lam, float df_max,
                          float *A, const float *gh, float *dpre, float *dgamma, float *dlam,
-                         float *dzn, float *dzn_partial, int nthreads)
+                         float *dzn, float *dzn_partial, float *bounds, int nthreads)
 {
+    float *gamma_max = bounds, *zn_max = bounds + N;
     /* Threads that OpenMP does not start leave their slice untouched, so clear all. */
     memset(dzn_partial, 0, sizeof(float) * (size_t)nthreads * (size_t)B * (size_t)M);
 
@@ -158,16 +257,28 @@ void mstpn_backward_step(int B, int N, int M, const float *F_prev, const float *
         tid = omp_get_thread_num();
 #endif
         float *part = dzn_partial + (int64_t)tid * B * M;
+        row_bounds(B, N, M, gamma, zn, gamma_max, zn_max);
 
 #pragma omp for schedule(static)
         for (int i = 0; i < N; i++) {
             for (int b = 0; b < B; b++) {
                 const int row = b * N + i;
                 const int64_t offset = (int64_t)row * M;
-                dpre[row] = backward_row(M, F_prev + offset, A + offset, zn + (int64_t)b * M,
-                                         gamma + (int64_t)i * M, lam + (int64_t)i * M, h[row],
-                                         gh[row], df_max, dgamma + (int64_t)i * M,
-                                         dlam + (int64_t)i * M, part + (int64_t)b * M);
+                const float *Fp = F_prev + offset;
+                const float *z = zn + (int64_t)b * M;
+                const float *g = gamma + (int64_t)i * M;
+                const float *l = lam + (int64_t)i * M;
+                const float reach = gamma_max[i] * zn_max[b] * fabsf(h[row]) * BOUND_MARGIN;
+                if (reach <= df_max) {
+                    const int f_is_zero = sum_abs(Fp, M) == 0.0f;
+                    dpre[row] = backward_row_unclipped(
+                        M, Fp, A + offset, z, g, l, h[row], gh[row], f_is_zero,
+                        dgamma + (int64_t)i * M, dlam + (int64_t)i * M, part + (int64_t)b * M);
+                } else {
+                    dpre[row] = backward_row(M, Fp, A + offset, z, g, l, h[row], gh[row],
+                                             df_max, dgamma + (int64_t)i * M,
+                                             dlam + (int64_t)i * M, part + (int64_t)b * M);
+                }
             }
         }
     }

@@ -34,8 +34,8 @@ class FakeGpu:
     """A GPU whose energy counter integrates a power level over a virtual clock.
 
     The counter reads in whole millijoules, as NVML's does. Idle windows draw
-    ``idle_power_w``; each iteration of an operation lasts ``seconds_per_iteration[op]``
-    at ``active_power_w`` plus a seeded noise of ``noise_w`` standard deviation per run.
+    ``idle_power_w``. Each iteration of an operation lasts ``seconds_per_iteration[op]``
+    at ``active_power_w`` plus seeded noise of ``noise_w`` standard deviation per run.
     """
 
     def __init__(self, idle_power_w=60.0, active_power_w=300.0, noise_w=0.0, seed=0,
@@ -76,8 +76,8 @@ class FakeGpu:
 
 
 def small_settings(**changes):
-    values = dict(rows=(4, 8), cols=16, repeats=5, idle_repeats=3, min_window_s=1.0,
-                  bootstrap_resamples=500)
+    values = {"rows": (4, 8), "cols": 16, "repeats": 5, "idle_repeats": 3,
+              "min_window_s": 1.0, "bootstrap_resamples": 500}
     values.update(changes)
     return gpu_energy.Settings(**values)
 

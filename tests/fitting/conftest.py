@@ -4,8 +4,8 @@ import pytest
 
 from fitting.synthetic import SyntheticPlan, SyntheticTruth, write_campaign
 
-# Fewer biases, repeats and reads than the published campaign, so that a full fit takes
-# well under a second; the short-term grid stays the published 4 x 3 x 5.
+# Fewer biases, repeats and reads than the published campaign keep a full fit near one
+# second. The short-term grid stays the published 4 amplitudes x 3 widths x 5 repeats.
 SMALL_PLAN = SyntheticPlan(
     biases_v=(-0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6),
     decay_repeats=2,

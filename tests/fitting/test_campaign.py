@@ -33,8 +33,11 @@ def test_ground_truth_recovered(campaign_fit, truth, small_plan):
         assert_within_stderr(point["lambda"], float(truth.lambda_at(point["bias_v"])), "lambda")
     assert_within_stderr(document["pulse_energy"]["c"], truth.c_j, "c")
     assert_within_stderr(document["pulse_energy"]["alpha"], truth.alpha, "alpha")
-    assert_within_stderr(document["conductance"]["g_min"], truth.levels_s[0], "g_min")
+    assert_within_stderr(document["conductance"]["g_min"], truth.pre_set_s, "g_min")
+    assert_within_stderr(document["conductance"]["pre_set"], truth.pre_set_s, "pre_set")
     assert_within_stderr(document["conductance"]["g_max"], truth.levels_s[-1], "g_max")
+    for level, expected in zip(document["conductance"]["levels"], truth.levels_s):
+        assert_within_stderr(level["g"], expected, f"level {level['level']}")
     top = float(truth.df_s(max(small_plan.amplitudes_v), max(small_plan.widths_s)))
     assert_within_stderr(document["short_term"]["df_max"], top, "df_max")
 
@@ -43,17 +46,18 @@ def test_published_rules_applied(campaign_fit):
     document = campaign_fit.document
     assert document["conductance"]["levels_source"] == "long-term-levels"
     assert len(document["conductance"]["levels"]) == 4
+    assert document["conductance"]["g_min"]["source"] == "set (reads before the SET train)"
     largest_std = max(row["df_std_s"] for row in document["short_term"]["table"])
     assert document["short_term"]["df_std_max"]["value"] == largest_std
     df_step = document["short_term"]["df_step"]["value"]
-    assert df_step == pytest.approx(math.ceil(largest_std / 0.5e-9) * 0.5e-9)
+    assert df_step == pytest.approx(math.ceil(largest_std / 1e-9) * 1e-9)
     assert document["conductance"]["siemens_per_weight_unit"]["value"] == pytest.approx(2 * df_step)
     assert document["bias_power"]["v_bias"]["value"] == pytest.approx(0.6)
     assert document["conductance"]["read_voltage"]["value"] == pytest.approx(0.6)
     assert document["decay"]["step_interval_s"] == {"value": 1.0, "stderr": None, "unit": "s"}
     assert document["warnings"] == []
     assert {item["protocol"] for item in document["provenance"]["inputs"]} == {
-        "bias-decay", "short-term", "long-term-levels",
+        "bias-decay", "short-term", "long-term-levels", "set",
     }
     assert document["provenance"]["bench"]["name"] == "synthetic"
 
@@ -163,10 +167,9 @@ def test_backward_clock_error_or_warning(fresh_campaign):
 def test_too_few_biases_cannot_be_written(fresh_campaign):
     paths = fresh_campaign()
     rewrite(paths["bias-decay"], lambda frame: frame[frame["Bias (V)"] < -0.3])
-    with pytest.raises(FitQualityError, match="too few points to fit: 2 points"):
-        fit_campaign(paths["bias-decay"].parent)
-    with pytest.raises(FitQualityError, match="needs at least 5 biases"):
-        fit_campaign(paths["bias-decay"].parent, continue_on_warning=True)
+    for continue_on_warning in (False, True):
+        with pytest.raises(FitQualityError, match=r"at least 5 biases .* got 2 \(-0.6 V, -0.4 V\)"):
+            fit_campaign(paths["bias-decay"].parent, continue_on_warning=continue_on_warning)
 
 
 def test_aborted_run_listed_as_warning(fresh_campaign):
@@ -176,7 +179,8 @@ def test_aborted_run_listed_as_warning(fresh_campaign):
     with pytest.raises(FitQualityError, match="status 'aborted'"):
         fit_campaign(path.parent)
     fit = fit_campaign(path.parent, continue_on_warning=True)
-    assert fit.document["provenance"]["inputs"][2]["status"] == "aborted"
+    inputs = {item["protocol"]: item for item in fit.document["provenance"]["inputs"]}
+    assert inputs["long-term-levels"]["status"] == "aborted"
     assert "aborted" in fit.document["warnings"][0]["message"]
 
 

@@ -5,7 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from fitting.decay import DecayCurve, combine_repeats, compare_decay_models, fit_bias_decay, fit_decay_curve
+from fitting.decay import (
+    DecayCurve,
+    combine_repeats,
+    compare_decay_models,
+    fit_bias_decay,
+    fit_decay_curve,
+)
 from fitting.decay_models import (
     ExponentialDecayModel,
     StretchedExponentialDecayModel,
@@ -49,7 +55,7 @@ def test_model_comparison_prefers_true_model(beta, preferred):
         curves.append(fit_decay_curve(DecayCurve(0.1, repeat, TIMES_S, data), FitWarnings(True)))
     from fitting.decay import BiasDecayPoint
 
-    comparison = compare_decay_models(BiasDecayPoint(0.1, 2.0, 0.1, 20.0, curves))
+    comparison = compare_decay_models(BiasDecayPoint(0.1, 2.0, 0.1, 20.0, None, curves))
     assert comparison["preferred"] == preferred
     assert comparison["n_curves"] == 3
 

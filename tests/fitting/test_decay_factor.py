@@ -5,7 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from fitting.decay_factor import bias_for_lambda, fit_sigmoid, lambda_from_tau, sigmoid, sigmoid_gradient
+from fitting.decay_factor import (
+    bias_for_lambda,
+    fit_sigmoid,
+    lambda_from_tau,
+    sigmoid,
+    sigmoid_gradient,
+)
 from fitting.errors import FitQualityError, FitWarnings
 
 TRUE = {"L": 0.84, "k": 8.0, "V0": 0.05, "Lambda0": 0.08}

@@ -21,6 +21,22 @@ def surface_truth(amplitude_v, width_s):
     return np.exp(1.6 + 1.2 * x + 0.7 * y - 0.1 * x**2 + 0.05 * x * y - 0.02 * y**2) * 1e-9
 
 
+def saturate(df_s, saturation_per_ns):
+    drive_ns = df_s * 1e9
+    return (1 - np.exp(-saturation_per_ns * drive_ns)) / saturation_per_ns * 1e-9
+
+
+def test_surface_recovers_saturation_within_stderr():
+    rng = np.random.default_rng(12)
+    true_df = saturate(surface_truth(AMPLITUDES_V, WIDTHS_S), 0.02)
+    stderr = 0.005 * true_df
+    measured = true_df + stderr * rng.standard_normal(true_df.shape)
+    fit = fit_df_surface(AMPLITUDES_V, WIDTHS_S, measured, stderr, FitWarnings())
+    saturation = fit.result.params["saturation_per_ns"]
+    assert abs(saturation.value - 0.02) < 4 * saturation.stderr
+    assert fit.max_relative_deviation() < 0.02
+
+
 def test_surface_recovers_coefficients_within_stderr():
     rng = np.random.default_rng(8)
     true_df = surface_truth(AMPLITUDES_V, WIDTHS_S)
@@ -42,7 +58,8 @@ def test_surface_recovers_coefficients_within_stderr():
 
 def test_surface_rejects_points_outside_validity():
     true_df = surface_truth(AMPLITUDES_V, WIDTHS_S)
-    fit = fit_df_surface(AMPLITUDES_V, WIDTHS_S, true_df, 0.01 * true_df, FitWarnings())
+    measured = true_df * (1 + 0.01 * np.random.default_rng(1).standard_normal(true_df.shape))
+    fit = fit_df_surface(AMPLITUDES_V, WIDTHS_S, measured, 0.01 * true_df, FitWarnings())
     with pytest.raises(ValueError, match="amplitude 4.0 V is outside the fitted range"):
         fit.predict_df(4.0, 1e-4)
     with pytest.raises(ValueError, match="width 1e-06 s is outside"):
@@ -57,6 +74,8 @@ def test_surface_small_grid_holds_quadratic_terms():
     section = describe_surface(fit)
     assert section["parameters"]["amplitude_curvature_per_v2"]["fixed"] is True
     assert section["parameters"]["width_curvature"]["fixed"] is True
+    assert section["parameters"]["saturation_per_ns"]["fixed"] is True
+    assert section["parameters"]["coupling_per_v"]["fixed"] is True
     assert section["fit"]["n_parameters"] == 3
 
 

@@ -106,8 +106,8 @@ def test_nan_rows_flagged_or_dropped(tmp_path, short_term):
     with pytest.raises(FitQualityError, match="2 rows hold NaN"):
         rows_without_nan(results, columns, FitWarnings())
     warnings = FitWarnings(continue_on_warning=True)
-    kept = rows_without_nan(results, columns, warnings)
-    assert len(kept) == len(frame) - 2
+    remaining_rows = rows_without_nan(results, columns, warnings)
+    assert len(remaining_rows) == len(frame) - 2
     assert len(warnings.entries) == 1
     assert "Conductance (S)" in warnings.entries[0]["message"]
 

@@ -99,12 +99,21 @@ def cell(df_std_s, df_mean_s=5e-9):
 
 @pytest.mark.parametrize(
     ("largest_std_s", "expected_step_s"),
-    [(0.3e-9, 0.5e-9), (0.5e-9, 0.5e-9), (0.6e-9, 1e-9), (0.99e-9, 1e-9), (1.2e-9, 1.5e-9)],
+    [(0.3e-9, 1e-9), (0.99e-9, 1e-9), (1.0e-9, 1e-9), (1.2e-9, 2e-9)],
 )
-def test_df_step_rounds_largest_spread_up(largest_std_s, expected_step_s):
+def test_df_step_rounds_to_default_grid(largest_std_s, expected_step_s):
     step_s, largest = df_step_from_spread([cell(0.1e-9), cell(largest_std_s), cell(None)])
     assert step_s == pytest.approx(expected_step_s)
     assert largest == largest_std_s
+
+
+@pytest.mark.parametrize(
+    ("largest_std_s", "expected_step_s"),
+    [(0.3e-9, 0.5e-9), (0.5e-9, 0.5e-9), (0.6e-9, 1e-9), (1.2e-9, 1.5e-9)],
+)
+def test_df_step_rounds_to_finer_grid(largest_std_s, expected_step_s):
+    step_s, _ = df_step_from_spread([cell(0.1e-9), cell(largest_std_s)], grid_s=0.5e-9)
+    assert step_s == pytest.approx(expected_step_s)
 
 
 def test_df_step_needs_a_spread():

@@ -1,4 +1,10 @@
-"""Protocol tests of the Keysight 33500B driver: exact messages, safety checks, failures."""
+"""Protocol tests of the Keysight 33500B driver: exact messages, safety checks, failures.
+
+PyMeasure 0.16's ``expected_protocol`` compares a bytes pair byte for byte with what
+``write_bytes`` sends, terminator included, so the arbitrary-waveform upload is checked
+down to its block header, byte order and trailing LF. A test with no pairs proves that a
+rejected setting sent nothing.
+"""
 
 from __future__ import annotations
 
@@ -67,7 +73,7 @@ def test_load_factor_doubles_at_50_ohm():
 
 
 def test_load_factor_with_finite_device():
-    # 50 ohm setting into a real 50 ohm load: the device sees the programmed value.
+    # 50 ohm setting into a real 50 ohm load: the device receives the programmed value.
     assert load_factor(50.0, 50.0) == pytest.approx(1.0)
     assert load_factor(math.inf, 1e6) == pytest.approx(1e6 / (1e6 + 50))
 
@@ -91,15 +97,13 @@ def test_output_state_reach():
 
 def test_constructor_rejects_bad_device_load():
     for bad in (0, -1.0, float("nan"), "inf", True):
-        with pytest.raises((ValueError, TypeError)):
-            with generator([], device_load_ohm=bad):
-                pass
+        with pytest.raises((ValueError, TypeError)), generator([], device_load_ohm=bad):
+            pass
 
 
 def test_constructor_rejects_bad_limits():
-    with pytest.raises(TypeError):
-        with generator([], limits={"max_voltage_v": 4}):
-            pass
+    with pytest.raises(TypeError), generator([], limits={"max_voltage_v": 4}):
+        pass
 
 
 def test_channel_attributes_are_reviewed():
@@ -269,9 +273,8 @@ def test_burst_state_setter():
 
 
 def test_burst_state_setter_rejects_non_bool():
-    with generator([]) as inst:
-        with pytest.raises(TypeError):
-            inst.ch_1.burst_state = 1
+    with generator([]) as inst, pytest.raises(TypeError):
+        inst.ch_1.burst_state = 1
 
 
 def test_burst_mode_getter():
@@ -329,9 +332,8 @@ def test_trigger_source_setter():
 
 
 def test_trigger_source_setter_rejects_unknown():
-    with generator([]) as inst:
-        with pytest.raises(ValueError):
-            inst.ch_1.trigger_source = "MAN"
+    with generator([]) as inst, pytest.raises(ValueError):
+        inst.ch_1.trigger_source = "MAN"
 
 
 def test_trigger_timer_getter():
@@ -383,9 +385,8 @@ def test_amplitude_unit_getter():
 def test_amplitude_unit_setter():
     with generator(setting("SOUR1:VOLT:UNIT VPP")) as inst:
         inst.ch_1.amplitude_unit = "VPP"
-    with generator([]) as inst:
-        with pytest.raises(ValueError):
-            inst.ch_1.amplitude_unit = "VRMS"
+    with generator([]) as inst, pytest.raises(ValueError):
+        inst.ch_1.amplitude_unit = "VRMS"
 
 
 def test_arb_file_getter():
@@ -420,9 +421,8 @@ def test_arb_filter_getter():
 def test_arb_filter_setter():
     with generator(setting("SOUR1:FUNC:ARB:FILT OFF")) as inst:
         inst.ch_1.arb_filter = "OFF"
-    with generator([]) as inst:
-        with pytest.raises(ValueError):
-            inst.ch_1.arb_filter = "NORM"
+    with generator([]) as inst, pytest.raises(ValueError):
+        inst.ch_1.arb_filter = "NORM"
 
 
 def test_arb_advance_getter():
@@ -498,15 +498,13 @@ def test_shape_setter_is_checked_function():
 def test_function_setter_rejects_unsafe_waveform():
     # DC at 1.5 V is fine, but SIN with 6 Vpp around 1.5 V reaches 4.5 V.
     pairs = state(output="1", function="DC", amplitude="6.0", offset="1.5")
-    with generator(pairs) as inst:
-        with pytest.raises(SafetyLimitError, match="4.5 V"):
-            inst.ch_1.function = "SIN"
+    with generator(pairs) as inst, pytest.raises(SafetyLimitError, match="4.5 V"):
+        inst.ch_1.function = "SIN"
 
 
 def test_function_setter_rejects_unknown_function():
-    with generator([]) as inst:
-        with pytest.raises(ValueError):
-            inst.ch_1.function = "SINC"
+    with generator([]) as inst, pytest.raises(ValueError):
+        inst.ch_1.function = "SINC"
 
 
 def test_function_setter_arb_with_output_on_checks_filter():
@@ -519,9 +517,8 @@ def test_function_setter_arb_with_output_on_checks_filter():
 def test_function_setter_arb_rejects_normal_filter():
     pairs = state(output="1", function="DC", amplitude="1.0", offset="0.5")
     pairs += [("SOUR1:FUNC:ARB:FILT?", "NORM")]
-    with generator(pairs) as inst:
-        with pytest.raises(SafetyLimitError, match="filter"):
-            inst.ch_1.function = "ARB"
+    with generator(pairs) as inst, pytest.raises(SafetyLimitError, match="filter"):
+        inst.ch_1.function = "ARB"
 
 
 def test_amplitude_setter():
@@ -532,24 +529,22 @@ def test_amplitude_setter():
 
 def test_amplitude_setter_rejects_too_wide_without_io():
     # 7 Vpp cannot fit between -2.5 V and 4 V at any load setting.
-    with generator([]) as inst:
-        with pytest.raises(SafetyLimitError, match="span"):
-            inst.ch_1.amplitude = 7.0
+    with generator([]) as inst, pytest.raises(SafetyLimitError, match="span"):
+        inst.ch_1.amplitude = 7.0
 
 
 def test_amplitude_setter_rejects_at_50_ohm():
     # 3 Vpp around 1 V programmed is 2 V +- 3 V at the device at 50 ohm: 5 V.
     pairs = state(load="+5.0E+01", function="SIN", amplitude="1.0", offset="1.0")
-    with generator(pairs) as inst:
-        with pytest.raises(SafetyLimitError, match="5 V"):
-            inst.ch_1.amplitude = 3.0
+    with generator(pairs) as inst, pytest.raises(SafetyLimitError, match="5 V"):
+        inst.ch_1.amplitude = 3.0
 
 
 def test_amplitude_setter_rejects_generator_range():
     pairs = state(load="+5.0E+01", function="SIN", amplitude="1.0", offset="0.0")
-    with generator(pairs, limits=WIDE_LIMITS) as inst:
-        with pytest.raises(ValueError, match="generator's range"):
-            inst.ch_1.amplitude = 12.0
+    rejection = pytest.raises(ValueError, match="generator's range")
+    with generator(pairs, limits=WIDE_LIMITS) as inst, rejection:
+        inst.ch_1.amplitude = 12.0
 
 
 def test_amplitude_setter_rejects_non_positive():
@@ -582,20 +577,18 @@ def test_offset_setter_rejects_without_io():
 def test_offset_setter_rejects_doubled_at_50_ohm():
     # 2.5 V programmed is 5 V at the high-impedance device: only the state is read.
     pairs = state(load="+5.0E+01", function="DC")
-    with generator(pairs) as inst:
-        with pytest.raises(SafetyLimitError, match="5 V"):
-            inst.ch_1.offset = 2.5
+    with generator(pairs) as inst, pytest.raises(SafetyLimitError, match="5 V"):
+        inst.ch_1.offset = 2.5
 
 
 def test_offset_setter_rejects_negative_doubled_at_50_ohm():
     pairs = state(load="+5.0E+01", function="DC")
-    with generator(pairs) as inst:
-        with pytest.raises(SafetyLimitError, match="-3 V"):
-            inst.ch_1.offset = -1.5
+    with generator(pairs) as inst, pytest.raises(SafetyLimitError, match="-3 V"):
+        inst.ch_1.offset = -1.5
 
 
 def test_offset_setter_with_matched_device_load():
-    # A real 50 ohm load at the 50 ohm setting sees the programmed value.
+    # A real 50 ohm load at the 50 ohm setting receives the programmed value.
     pairs = state(load="+5.0E+01", function="DC") + setting("SOUR1:VOLT:OFFS 3.0")
     with generator(pairs, device_load_ohm=50.0) as inst:
         inst.ch_1.offset = 3.0
@@ -604,9 +597,8 @@ def test_offset_setter_with_matched_device_load():
 def test_offset_setter_checks_waveform_reach():
     # 1 Vpp around 3.7 V reaches 4.2 V.
     pairs = state(function="SQU", amplitude="1.0", offset="0.0")
-    with generator(pairs) as inst:
-        with pytest.raises(SafetyLimitError, match="4.2 V"):
-            inst.ch_1.offset = 3.7
+    with generator(pairs) as inst, pytest.raises(SafetyLimitError, match="4.2 V"):
+        inst.ch_1.offset = 3.7
 
 
 def test_voltage_high_setter():
@@ -617,23 +609,20 @@ def test_voltage_high_setter():
 
 def test_voltage_high_setter_rejects_at_50_ohm():
     pairs = state(load="+5.0E+01", function="PULS", amplitude="0.6", offset="0.3")
-    with generator(pairs) as inst:
-        with pytest.raises(SafetyLimitError, match="7 V"):
-            inst.ch_1.voltage_high = 3.5
+    with generator(pairs) as inst, pytest.raises(SafetyLimitError, match="7 V"):
+        inst.ch_1.voltage_high = 3.5
 
 
 def test_voltage_high_setter_rejects_below_low():
     pairs = state(function="PULS", amplitude="1.0", offset="1.5")
-    with generator(pairs) as inst:
-        with pytest.raises(ValueError, match="above the low level"):
-            inst.ch_1.voltage_high = 0.5
+    with generator(pairs) as inst, pytest.raises(ValueError, match="above the low level"):
+        inst.ch_1.voltage_high = 0.5
 
 
 def test_voltage_high_setter_rejects_dc_mode():
     pairs = state(function="DC")
-    with generator(pairs) as inst:
-        with pytest.raises(ValueError, match="DC mode"):
-            inst.ch_1.voltage_high = 1.0
+    with generator(pairs) as inst, pytest.raises(ValueError, match="DC mode"):
+        inst.ch_1.voltage_high = 1.0
 
 
 def test_voltage_low_setter():
@@ -643,9 +632,8 @@ def test_voltage_low_setter():
 
 
 def test_voltage_low_setter_rejects_without_io():
-    with generator([]) as inst:
-        with pytest.raises(SafetyLimitError, match="below the device limit"):
-            inst.ch_1.voltage_low = -2.6
+    with generator([]) as inst, pytest.raises(SafetyLimitError, match="below the device limit"):
+        inst.ch_1.voltage_low = -2.6
 
 
 def test_output_setter_on():
@@ -662,17 +650,15 @@ def test_output_setter_off_needs_no_check():
 def test_output_setter_rejects_unsafe_state():
     # SIN 1 Vpp around 1.8 V at 50 ohm reaches 4.6 V at the device: OUTP1 ON is never sent.
     pairs = state(load="+5.0E+01", function="SIN", amplitude="1.0", offset="1.8")
-    with generator(pairs) as inst:
-        with pytest.raises(SafetyLimitError, match="4.6 V"):
-            inst.ch_1.output = True
+    with generator(pairs) as inst, pytest.raises(SafetyLimitError, match="4.6 V"):
+        inst.ch_1.output = True
 
 
 def test_output_setter_rejects_arb_with_step_filter():
     pairs = state(function="ARB", amplitude="1.0", offset="0.0")
     pairs += [("SOUR1:FUNC:ARB:FILT?", "STEP")]
-    with generator(pairs) as inst:
-        with pytest.raises(SafetyLimitError, match="STEP filter"):
-            inst.ch_1.output = True
+    with generator(pairs) as inst, pytest.raises(SafetyLimitError, match="STEP filter"):
+        inst.ch_1.output = True
 
 
 def test_output_setter_arb_with_filter_off():
@@ -684,15 +670,13 @@ def test_output_setter_arb_with_filter_off():
 
 def test_output_setter_rejects_vrms_unit():
     pairs = state(unit="VRMS")[:4]
-    with generator(pairs) as inst:
-        with pytest.raises(InstrumentError, match="amplitude_unit"):
-            inst.ch_1.output = True
+    with generator(pairs) as inst, pytest.raises(InstrumentError, match="amplitude_unit"):
+        inst.ch_1.output = True
 
 
 def test_output_setter_rejects_non_bool():
-    with generator([]) as inst:
-        with pytest.raises(TypeError):
-            inst.ch_1.output = 1
+    with generator([]) as inst, pytest.raises(TypeError):
+        inst.ch_1.output = 1
 
 
 def test_voltage_settings_rejected_without_limits():
@@ -708,9 +692,9 @@ def test_voltage_settings_rejected_without_limits():
 
 
 def test_output_on_rejected_without_limits():
-    with generator(state(), limits=None) as inst:
-        with pytest.raises(SafetyLimitError, match="no safety limits"):
-            inst.ch_1.output = True
+    rejection = pytest.raises(SafetyLimitError, match="no safety limits")
+    with generator(state(), limits=None) as inst, rejection:
+        inst.ch_1.output = True
 
 
 # ---- device-voltage helpers ----------------------------------------------------------------
@@ -725,9 +709,8 @@ def test_read_output_state():
 
 def test_read_output_state_rejects_unknown_function():
     pairs = state(function="HARM")[:3]
-    with generator(pairs) as inst:
-        with pytest.raises(InstrumentError, match="unknown function"):
-            inst.ch_1.read_output_state()
+    with generator(pairs) as inst, pytest.raises(InstrumentError, match="unknown function"):
+        inst.ch_1.read_output_state()
 
 
 def test_device_voltage_factor():
@@ -750,17 +733,16 @@ def test_set_dc_voltage_v_switches_to_dc_first():
 
 
 def test_set_dc_voltage_v_rejects_without_io():
-    with generator([]) as inst:
-        with pytest.raises(SafetyLimitError):
-            inst.ch_1.set_dc_voltage_v(4.01)
+    with generator([]) as inst, pytest.raises(SafetyLimitError):
+        inst.ch_1.set_dc_voltage_v(4.01)
 
 
 def test_set_dc_voltage_v_rejects_generator_range():
     # 25 V at the device needs 12.5 V programmed at 50 ohm, beyond +-5 V.
     pairs = state(load="+5.0E+01", function="DC")
-    with generator(pairs, limits=WIDE_LIMITS) as inst:
-        with pytest.raises(ValueError, match="generator's range"):
-            inst.ch_1.set_dc_voltage_v(25.0)
+    rejection = pytest.raises(ValueError, match="generator's range")
+    with generator(pairs, limits=WIDE_LIMITS) as inst, rejection:
+        inst.ch_1.set_dc_voltage_v(25.0)
 
 
 def test_set_pulse_levels_v_raises_high_first():
@@ -778,21 +760,18 @@ def test_set_pulse_levels_v_lowers_low_first():
 
 
 def test_set_pulse_levels_v_rejects_swapped_levels():
-    with generator([]) as inst:
-        with pytest.raises(ValueError, match="below"):
-            inst.ch_1.set_pulse_levels_v(1.0, 0.5)
+    with generator([]) as inst, pytest.raises(ValueError, match="below"):
+        inst.ch_1.set_pulse_levels_v(1.0, 0.5)
 
 
 def test_set_pulse_levels_v_rejects_without_io():
-    with generator([]) as inst:
-        with pytest.raises(SafetyLimitError):
-            inst.ch_1.set_pulse_levels_v(0.0, 4.5)
+    with generator([]) as inst, pytest.raises(SafetyLimitError):
+        inst.ch_1.set_pulse_levels_v(0.0, 4.5)
 
 
 def test_set_pulse_levels_v_rejects_dc_mode():
-    with generator(state(function="DC")) as inst:
-        with pytest.raises(ValueError, match="DC mode"):
-            inst.ch_1.set_pulse_levels_v(0.0, 1.0)
+    with generator(state(function="DC")) as inst, pytest.raises(ValueError, match="DC mode"):
+        inst.ch_1.set_pulse_levels_v(0.0, 1.0)
 
 
 # ---- arbitrary waveforms -----------------------------------------------------------------
@@ -817,6 +796,8 @@ def test_upload_waveform_dac_rejects_bad_codes_without_io():
     with generator([]) as inst:
         with pytest.raises(ValueError, match="32768"):
             inst.ch_1.upload_waveform_dac("W", [0] * 7 + [32768])
+        with pytest.raises(ValueError, match="-32768"):
+            inst.ch_1.upload_waveform_dac("W", np.array([0] * 7 + [-32768], dtype=np.int16))
         with pytest.raises(ValueError, match="8 to"):
             inst.ch_1.upload_waveform_dac("W", [0] * 7)
         with pytest.raises(ValueError, match="integers"):
@@ -832,9 +813,8 @@ def test_upload_waveform_dac_reports_instrument_error():
         ("SYST:ERR?", '-781,"Not enough memory"'),
         ("SYST:ERR?", OK),
     ]
-    with generator(pairs) as inst:
-        with pytest.raises(InstrumentError, match="-781") as info:
-            inst.ch_1.upload_waveform_dac("W", codes)
+    with generator(pairs) as inst, pytest.raises(InstrumentError, match="-781") as info:
+        inst.ch_1.upload_waveform_dac("W", codes)
     assert info.value.command.startswith("SOUR1:DATA:ARB:DAC W,#<binary block")
 
 
@@ -903,9 +883,8 @@ def test_upload_waveform_v_constant_at_limit():
 
 def test_upload_waveform_v_rejects_sample_without_io():
     samples = [0.0, 0.6, 4.2, 0.0, 0.0, 0.0, 0.0, 0.0]
-    with generator([]) as inst:
-        with pytest.raises(SafetyLimitError, match="sample 2 is 4.2 V"):
-            inst.ch_1.upload_waveform_v("W", samples, 1e6)
+    with generator([]) as inst, pytest.raises(SafetyLimitError, match="sample 2 is 4.2 V"):
+        inst.ch_1.upload_waveform_v("W", samples, 1e6)
 
 
 def test_upload_waveform_v_rejects_bad_input_without_io():
@@ -919,22 +898,21 @@ def test_upload_waveform_v_rejects_bad_input_without_io():
 
 
 def test_upload_waveform_v_needs_output_off():
-    with generator(state(output="1")) as inst:
-        with pytest.raises(SafetyLimitError, match="output is on"):
-            inst.ch_1.upload_waveform_v("PULSE", PULSE_V, 1e6)
+    rejection = pytest.raises(SafetyLimitError, match="output is on")
+    with generator(state(output="1")) as inst, rejection:
+        inst.ch_1.upload_waveform_v("PULSE", PULSE_V, 1e6)
 
 
 def test_upload_waveform_v_rejects_span_beyond_generator():
     samples = [-12.0, 12.0] * 4
-    with generator(state(load="+5.0E+01"), limits=WIDE_LIMITS) as inst:
-        with pytest.raises(ValueError, match="spans 24 V"):
-            inst.ch_1.upload_waveform_v("W", samples, 1e6)
+    rejection = pytest.raises(ValueError, match="spans 24 V")
+    with generator(state(load="+5.0E+01"), limits=WIDE_LIMITS) as inst, rejection:
+        inst.ch_1.upload_waveform_v("W", samples, 1e6)
 
 
 def test_data_arb_is_disabled():
-    with generator([]) as inst:
-        with pytest.raises(NotImplementedError, match="upload_waveform_v"):
-            inst.ch_1.data_arb("W", [0] * 8)
+    with generator([]) as inst, pytest.raises(NotImplementedError, match="upload_waveform_v"):
+        inst.ch_1.data_arb("W", [0] * 8)
 
 
 # ---- commands and shutdown -----------------------------------------------------------------
@@ -952,9 +930,8 @@ def test_channel_trigger():
 
 def test_trigger_reports_ignored_trigger():
     pairs = [("*TRG", None), ("SYST:ERR?", '-211,"Trigger ignored"'), ("SYST:ERR?", OK)]
-    with generator(pairs) as inst:
-        with pytest.raises(InstrumentError, match="Trigger ignored"):
-            inst.trigger()
+    with generator(pairs) as inst, pytest.raises(InstrumentError, match="Trigger ignored"):
+        inst.trigger()
 
 
 def test_clear_volatile_memory():
@@ -979,9 +956,8 @@ def test_shutdown():
 def test_shutdown_continues_past_instrument_error():
     pairs = [("OUTP1 OFF", None), ("SYST:ERR?", '-350,"Queue overflow"'), ("SYST:ERR?", OK)]
     pairs += [pair for command in SHUTDOWN[1:] for pair in setting(command)]
-    with generator(pairs) as inst:
-        with pytest.raises(InstrumentError, match="1 failed") as info:
-            inst.shutdown()
+    with generator(pairs) as inst, pytest.raises(InstrumentError, match="1 steps failed") as info:
+        inst.shutdown()
     assert info.value.command == "OUTP1 OFF"
 
 
@@ -1014,9 +990,8 @@ def test_setting_error_raises_with_command():
         ("SYST:ERR?", '-221,"Settings conflict"'),
         ("SYST:ERR?", OK),
     ]
-    with generator(pairs) as inst:
-        with pytest.raises(InstrumentError) as info:
-            inst.ch_1.pulse_width = 1e-4
+    with generator(pairs) as inst, pytest.raises(InstrumentError) as info:
+        inst.ch_1.pulse_width = 1e-4
     assert info.value.command == "SOUR1:FUNC:PULS:WIDT 0.0001"
     assert info.value.instrument == "Keysight 33500B"
     assert '-222,"Data out of range"' in info.value.message
@@ -1038,16 +1013,16 @@ def test_check_errors_gives_up_on_endless_queue():
 
 
 def test_check_errors_rejects_unreadable_reply():
-    with generator([("SYST:ERR?", "garbage")]) as inst:
-        with pytest.raises(InstrumentError, match="unreadable"):
-            inst.check_errors()
+    rejection = pytest.raises(InstrumentError, match="unreadable")
+    with generator([("SYST:ERR?", "garbage")]) as inst, rejection:
+        inst.check_errors()
 
 
 def test_query_timeout_names_command():
     with generator([("SOUR1:VOLT?", None)]) as inst:
         inst.adapter._read = raise_visa(StatusCode.error_timeout)
         with pytest.raises(InstrumentTimeout) as info:
-            inst.ch_1.amplitude
+            _ = inst.ch_1.amplitude
     assert info.value.command == "SOUR1:VOLT?"
     assert info.value.instrument == "Keysight 33500B"
 

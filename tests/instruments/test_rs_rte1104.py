@@ -1,4 +1,9 @@
-"""Protocol tests of the R&S RTE1104 driver: exact messages, waveform download, failures."""
+"""Protocol tests of the R&S RTE1104 driver: exact messages, waveform download, failures.
+
+PyMeasure 0.16's ``expected_protocol`` hands a bytes reply out in the slices that
+``read_bytes`` requests, and fails if any byte is left unread, so the block tests also
+prove that the driver consumes the trailing LF and nothing more.
+"""
 
 from __future__ import annotations
 
@@ -94,9 +99,8 @@ def test_position_getter():
 def test_position_setter():
     with scope(setting("CHAN1:POS -2.5")) as inst:
         inst.ch_1.position = -2.5
-    with scope([]) as inst:
-        with pytest.raises(ValueError):
-            inst.ch_1.position = 6
+    with scope([]) as inst, pytest.raises(ValueError):
+        inst.ch_1.position = 6
 
 
 def test_coupling_getter():
@@ -112,9 +116,8 @@ def test_coupling_setter():
         inst.ch_1.coupling = "DC"
         inst.ch_2.coupling = "DCLimit"
         inst.ch_3.coupling = "AC"
-    with scope([]) as inst:
-        with pytest.raises(ValueError):
-            inst.ch_1.coupling = "GND"
+    with scope([]) as inst, pytest.raises(ValueError):
+        inst.ch_1.coupling = "GND"
 
 
 def test_trigger_level_getter():
@@ -159,9 +162,8 @@ def test_timebase_reference_getter():
 def test_timebase_reference_setter():
     with scope(setting("TIM:REF 10.0")) as inst:
         inst.timebase_reference = 10
-    with scope([]) as inst:
-        with pytest.raises(ValueError):
-            inst.timebase_reference = 101
+    with scope([]) as inst, pytest.raises(ValueError):
+        inst.timebase_reference = 101
 
 
 def test_record_length_getter():
@@ -172,9 +174,8 @@ def test_record_length_getter():
 def test_record_length_setter():
     with scope(setting("ACQ:POIN 100000")) as inst:
         inst.record_length = 100000
-    with scope([]) as inst:
-        with pytest.raises(TypeError):
-            inst.record_length = 1e5
+    with scope([]) as inst, pytest.raises(TypeError):
+        inst.record_length = 1e5
 
 
 def test_sample_rate_getter():
@@ -188,7 +189,11 @@ def test_sample_rate_setter():
 
 
 def test_trigger_source_getter():
-    replies = [("TRIG1:SOUR?", "CHAN2"), ("TRIG1:SOUR?", "CHANNEL2"), ("TRIG1:SOUR?", "EXTERNANALOG")]
+    replies = [
+        ("TRIG1:SOUR?", "CHAN2"),
+        ("TRIG1:SOUR?", "CHANNEL2"),
+        ("TRIG1:SOUR?", "EXTERNANALOG"),
+    ]
     with scope(replies) as inst:
         assert [inst.trigger_source for _ in range(3)] == ["CHAN2", "CHAN2", "EXT"]
 
@@ -220,9 +225,8 @@ def test_trigger_mode_setter():
     with scope(setting("TRIG1:MODE NORM") + setting("TRIG1:MODE FRE")) as inst:
         inst.trigger_mode = "NORM"
         inst.trigger_mode = "FRE"
-    with scope([]) as inst:
-        with pytest.raises(ValueError):
-            inst.trigger_mode = "SINGLE"
+    with scope([]) as inst, pytest.raises(ValueError):
+        inst.trigger_mode = "SINGLE"
 
 
 def test_external_trigger_level_getter():
@@ -276,9 +280,8 @@ def test_wait_for_acquisition_rejects_bad_timeout():
 
 
 def test_wait_for_acquisition_rejects_odd_reply():
-    with scope([("*OPC?", "0")]) as inst:
-        with pytest.raises(InstrumentError, match="expected '1'"):
-            inst.wait_for_acquisition(1.0)
+    with scope([("*OPC?", "0")]) as inst, pytest.raises(InstrumentError, match="expected '1'"):
+        inst.wait_for_acquisition(1.0)
 
 
 def test_single_acquisition():
@@ -342,7 +345,10 @@ def test_read_waveform_large_form_block():
 
 
 def test_read_waveform_single_sample():
-    pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "2E-6,2E-6,1,1"), ("CHAN1:DATA?", float_block([0.25]))]
+    pairs = FORMAT_PAIRS + [
+        ("CHAN1:DATA:HEAD?", "2E-6,2E-6,1,1"),
+        ("CHAN1:DATA?", float_block([0.25])),
+    ]
     with scope(pairs) as inst:
         time_s, voltage_v = inst.read_waveform(1)
     assert time_s.tolist() == [2e-6]
@@ -351,9 +357,9 @@ def test_read_waveform_single_sample():
 
 def test_read_waveform_rejects_envelope_record():
     pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "-1E-6,1E-6,1000,2")]
-    with scope(pairs) as inst:
-        with pytest.raises(InstrumentError, match="2 values per sample") as info:
-            inst.read_waveform(1)
+    rejection = pytest.raises(InstrumentError, match="2 values per sample")
+    with scope(pairs) as inst, rejection as info:
+        inst.read_waveform(1)
     assert info.value.command == "CHAN1:DATA:HEAD?"
 
 
@@ -362,19 +368,20 @@ def test_read_waveform_rejects_length_mismatch():
         ("CHAN1:DATA:HEAD?", "0,1E-6,6,1"),
         ("CHAN1:DATA?", float_block(VOLTAGES)),
     ]
-    with scope(pairs) as inst:
-        with pytest.raises(InstrumentError, match="expected 6 float32 values"):
-            inst.read_waveform(1)
+    rejection = pytest.raises(InstrumentError, match="expected 6 float32 values")
+    with scope(pairs) as inst, rejection:
+        inst.read_waveform(1)
 
 
 def test_read_waveform_rejects_missing_terminator():
-    # One byte more than the header says: the LF is not where it should be.
+    # One byte more than the header declares, so the LF is not where it should be.
     block = float_block(VOLTAGES)[:-1] + b"\x00\n"
     pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,5,1"), ("CHAN1:DATA?", block)]
     with scope(pairs) as inst:
         with pytest.raises(InstrumentError, match="after the binary block"):
             inst.read_waveform(1)
-        inst.adapter._read_buffer = None  # the unread LF stays behind on purpose
+        inst.adapter.connection.clear.assert_called_once_with()
+        inst.adapter._read_buffer = None  # the device clear is a mock, so the LF stays
 
 
 def test_read_waveform_rejects_indefinite_block():
@@ -395,9 +402,8 @@ def test_read_waveform_rejects_ascii_reply():
 
 def test_read_waveform_rejects_bad_header():
     pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,5")]
-    with scope(pairs) as inst:
-        with pytest.raises(InstrumentError, match="x_start,x_stop"):
-            inst.read_waveform(1)
+    with scope(pairs) as inst, pytest.raises(InstrumentError, match="x_start,x_stop"):
+        inst.read_waveform(1)
 
 
 def test_read_waveform_rejects_bad_channel():
@@ -409,9 +415,8 @@ def test_read_waveform_rejects_bad_channel():
 
 def test_read_waveform_reports_format_error():
     pairs = [("FORM REAL,32", None), ("SYST:ERR?", '-113,"Undefined header"'), ("SYST:ERR?", OK)]
-    with scope(pairs) as inst:
-        with pytest.raises(InstrumentError, match="Undefined header") as info:
-            inst.read_waveform(1)
+    with scope(pairs) as inst, pytest.raises(InstrumentError, match="Undefined header") as info:
+        inst.read_waveform(1)
     assert info.value.command == "FORM REAL,32"
 
 
@@ -436,10 +441,13 @@ def test_read_waveform_data_timeout():
 
 
 def test_setting_error_raises_with_command():
-    pairs = [("TIM:SCAL 0.0001", None), ("SYST:ERR?", '-222,"Data out of range"'), ("SYST:ERR?", OK)]
-    with scope(pairs) as inst:
-        with pytest.raises(InstrumentError) as info:
-            inst.timebase_scale = 1e-4
+    pairs = [
+        ("TIM:SCAL 0.0001", None),
+        ("SYST:ERR?", '-222,"Data out of range"'),
+        ("SYST:ERR?", OK),
+    ]
+    with scope(pairs) as inst, pytest.raises(InstrumentError) as info:
+        inst.timebase_scale = 1e-4
     assert info.value.command == "TIM:SCAL 0.0001"
     assert info.value.instrument == "R&S RTE1104"
     assert "Data out of range" in info.value.message
@@ -455,7 +463,7 @@ def test_query_timeout_names_command():
     with scope([("ACQ:SRAT?", None)]) as inst:
         inst.adapter._read = raise_visa(StatusCode.error_timeout)
         with pytest.raises(InstrumentTimeout) as info:
-            inst.sample_rate
+            _ = inst.sample_rate
     assert info.value.command == "ACQ:SRAT?"
 
 
@@ -463,20 +471,19 @@ def test_connection_lost_on_query():
     with scope([("TRIG1:MODE?", None)]) as inst:
         inst.adapter._read = raise_visa(StatusCode.error_connection_lost)
         with pytest.raises(InstrumentConnectionError) as info:
-            inst.trigger_mode
+            _ = inst.trigger_mode
     assert info.value.command == "TRIG1:MODE?"
 
 
 def test_close_logs_and_closes(caplog):
-    with scope([]) as inst:
-        with caplog.at_level("INFO"):
-            inst.close()
+    with scope([]) as inst, caplog.at_level("INFO"):
+        inst.close()
     inst.adapter.connection.close.assert_called_once_with()
     assert "closing connection" in caplog.text
 
 
 def test_connect_is_logged(caplog):
-    with caplog.at_level("INFO"):
-        with scope([], connection_attributes={"resource_name": "TCPIP::10.0.0.5::INSTR"}):
-            pass
+    attributes = {"resource_name": "TCPIP::10.0.0.5::INSTR"}
+    with caplog.at_level("INFO"), scope([], connection_attributes=attributes):
+        pass
     assert "R&S RTE1104 connected (resource TCPIP::10.0.0.5::INSTR)" in caplog.text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fake_bench import FakeBench
 
 #: Parameters that make each protocol run in well under a second on any bench.

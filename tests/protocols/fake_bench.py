@@ -55,7 +55,7 @@ class ToyDevice:
 class _Recorder:
     """Base of the fake instruments: records calls and raises scheduled faults."""
 
-    def __init__(self, bench: "FakeBench", role: str):
+    def __init__(self, bench: FakeBench, role: str):
         object.__setattr__(self, "_bench", bench)
         object.__setattr__(self, "_role", role)
 
@@ -180,7 +180,7 @@ class FakeScope(_Recorder):
 
     def _time_axis(self):
         window_s = 10 * self.timebase_scale
-        points = max(2, int(round(self.sample_rate * window_s)))
+        points = max(2, round(self.sample_rate * window_s))
         start_s = -self.timebase_reference / 100.0 * window_s
         return start_s + np.arange(points) * window_s / (points - 1)
 
@@ -222,7 +222,7 @@ class FakeScope(_Recorder):
 
 
 class FakeAmplifier(_Recorder):
-    def __init__(self, bench, gain_v_per_a=1e5):
+    def __init__(self, bench, gain_v_per_a=1e4):
         super().__init__(bench, "amplifier")
         object.__setattr__(self, "gain_v_per_a", gain_v_per_a)
         object.__setattr__(self, "output_swing_v", 1.0)
@@ -240,7 +240,7 @@ class FakeAmplifier(_Recorder):
 class FakeBench(Bench):
     """A ``Bench`` of fake instruments; ``calls`` lists every member call in order."""
 
-    def __init__(self, limits: SafetyLimits | None = None, gain_v_per_a: float = 1e5):
+    def __init__(self, limits: SafetyLimits | None = None, gain_v_per_a: float = 1e4):
         self.calls: list[tuple[str, str, object]] = []
         self.faults: dict = {}
         self.device = ToyDevice()

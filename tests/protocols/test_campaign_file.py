@@ -1,6 +1,8 @@
 """Campaign files: parsing, every error path, and a campaign run on the fake bench."""
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pandas as pd
@@ -102,7 +104,7 @@ def test_published_campaign_uses_published_values():
         ("[[steps]]\nprotocol = 'set'\n[steps.parameters]\npulse_count = 0\n",
          "parameter 'pulse_count' of protocol 'set': SET pulses: 0 is below the minimum 1"),
         ("[[steps]]\nprotocol = 'short-term'\n[steps.parameters]\namplitudes_v = 'loud'\n",
-         "expected a list"),
+         "'loud' is not a number"),
         ("[[steps]]\nprotocol = 'set'\n[steps.parameters]\npulse_width_s = 'wide'\n",
          "expected a number, got 'wide'"),
     ],
@@ -173,3 +175,16 @@ def test_campaign_never_overwrites_results(fake_bench, tmp_path):
     with pytest.raises(CampaignError, match="02-st.csv already exists"):
         prepare_campaign(campaign, fake_bench, out)
     assert fake_bench.calls == []
+
+
+def test_ctrl_c_during_shutdown_ends_campaign(fake_bench, tmp_path):
+    campaign = load_campaign(write(tmp_path, SMALL_CAMPAIGN))
+    press_ctrl_c = lambda: os.kill(os.getpid(), signal.SIGINT)  # noqa: E731
+    object.__setattr__(fake_bench.scope, "shutdown", press_ctrl_c)
+
+    record = run_campaign(campaign, fake_bench, tmp_path / "out")
+
+    assert record.status == "aborted"
+    assert [step["status"] for step in record.steps] == ["completed", "not run", "not run"]
+    saved = json.loads((tmp_path / "out" / "campaign.json").read_text())
+    assert saved["status"] == "aborted"

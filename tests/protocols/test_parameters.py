@@ -3,7 +3,10 @@
 import pytest
 
 from protocols.parameters import (
-    CountParameter, ExactFloatParameter, FloatListParameter, ParameterValueError,
+    CountParameter,
+    ExactFloatParameter,
+    FloatListParameter,
+    ParameterValueError,
 )
 
 
@@ -54,9 +57,20 @@ def test_float_list_round_trip():
 
 
 @pytest.mark.parametrize(
+    "text, expected",
+    [("2,3", (2.0, 3.0)), ("2.5", (2.5,)), ("[2, 3] V", (2.0, 3.0)), (3, (3.0,))],
+)
+def test_float_list_accepts_short_forms(text, expected):
+    parameter = FloatListParameter("Amplitudes", units="V", default=[2.0])
+    parameter.value = text
+    assert parameter.value == expected
+
+
+@pytest.mark.parametrize(
     "bad, message",
-    [("2,3", "expected a list"), ("[]", "empty"), ("[2,x]", "'x' is not a number"),
-     ([2.0, 20.0], "above the maximum"), (5.0, "expected a list")],
+    [("[2,3", "expected a list"), ("[]", "empty"), ("[2,x]", "'x' is not a number"),
+     ([2.0, 20.0], "above the maximum"), ("loud", "'loud' is not a number"),
+     (True, "expected a list")],
 )
 def test_float_list_rejects(bad, message):
     parameter = FloatListParameter("Amplitudes", units="V", minimum=0.0, maximum=10.0, default=[2.0])

@@ -1,6 +1,7 @@
 """Plan helpers: the I-V staircase and the log read schedule."""
 
 import math
+from itertools import pairwise
 
 import pytest
 
@@ -17,7 +18,7 @@ def test_staircase_includes_extremes_off_grid():
     cycle = staircase_cycle_v(-1.0, 1.1, 0.5)
     assert max(cycle) == 1.1
     assert min(cycle) == -1.0
-    steps = [abs(b - a) for a, b in zip(cycle, cycle[1:])]
+    steps = [abs(b - a) for a, b in pairwise(cycle)]
     assert max(steps) <= 0.5 + 1e-12
 
 
@@ -31,7 +32,7 @@ def test_log_schedule_spacing_and_ends():
     times = log_schedule_s(1e-3, 60.0, 8, min_spacing_s=7e-4)
     assert times[0] == 1e-3
     assert times[-1] == 60.0
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in pairwise(times)]
     assert min(gaps) >= 7e-4
     decades = math.log10(60.0 / 1e-3)
     assert len(times) <= decades * 8 + 2

@@ -77,8 +77,9 @@ def test_rejected_run_sends_nothing_and_writes_nothing(fake_bench, tmp_path):
 
 
 def test_amplifier_range_checked_before_anything_is_sent(tmp_path):
-    from protocols.actions import RangeExceededError
     from fake_bench import FakeBench
+
+    from protocols.actions import RangeExceededError
 
     bench = FakeBench(gain_v_per_a=1e6)
     procedure = make_procedure("bias-decay", {"biases_v": [0.0], "repeats": 1, "last_read_s": 0.1})

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memsyn.cli import main
 from memsyn.commands import energy as energy_command
+from memsyn.errors import UsageError
 from stpn.energy import (
     EMULATOR_FRAME_RATE_HZ,
     estimate_energy,
@@ -360,6 +360,13 @@ def test_learned_bias_outside_range(device_path):
     assert bias.n_outside == 4
 
 
+def test_learned_bias_at_range_ends(device_path):
+    device = load_energy_device(device_path)
+    ends = device.sigmoid.decay_factor(np.array([-0.6, 0.6]))
+    bias = learned_bias(device, ends, step_interval_s=1.0)
+    np.testing.assert_allclose(bias.bias_v, [-0.6, 0.6], atol=1e-9)
+
+
 def test_learned_bias_converts_time_base(device_path):
     device = load_energy_device(device_path)
     # Lambda 0.5 per 0.5 s step is 0.25 per 1 s step of the device file: -0.4 V.
@@ -416,6 +423,14 @@ def test_bias_energy_scales_with_game_duration(tmp_path, device_path):
 # Bad inputs.
 
 
+def test_output_folder_not_creatable(tmp_path, device_path):
+    trace_path = write_trace(tmp_path / "trace.npz", hand_trace())
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(EnergyInputError, match="could not be created"):
+        estimate_energy(device_path, trace_path, blocker / "out", figures=False)
+
+
 TRACE_DEFECTS = [
     ({"format": np.array("something-else")}, "format is 'something-else'"),
     ({"version": np.array(2)}, "version 2 is not supported"),
@@ -468,17 +483,21 @@ def test_trace_not_found(tmp_path):
 
 
 DEVICE_DEFECTS = [
-    ({"format": "memsyn-other"}, "format is 'memsyn-other'"),
-    ({"version": 2}, "version 2 is not supported"),
+    ({"format": "memsyn-other"}, "expected format 'memsyn-device', got 'memsyn-other'"),
+    ({"version": 2}, "unsupported version 2"),
     ({"pulse_energy.alpha": None}, "field 'pulse_energy.alpha' is missing"),
-    ({"decay.sigmoid": None}, "field 'decay.sigmoid.L' is missing"),
-    ({"conductance.g_min": quantity(10.0, "nS")}, "'conductance.g_min' has unit 'nS', expected 'S'"),
+    ({"decay.sigmoid.L": None}, "field 'decay.sigmoid.L' is missing"),
+    ({"conductance.g_min": None}, "field 'conductance.g_min' is missing"),
+    ({"conductance.g_min": quantity(10.0, "nS")}, "conductance.g_min.* unit .*'nS'"),
     ({"bias_power.v_bias": quantity(None, "V")}, "must be a finite number"),
     ({"pulse_energy.c": quantity(-1e-12, "J")}, "expected at least 0"),
     ({"decay.sigmoid.k": quantity(0.0, "1/V")}, "must not be zero"),
     ({"pulse_energy.df_unit": "mV"}, "'pulse_energy.df_unit' is 'mV'"),
-    ({"conductance.siemens_per_weight_unit": 2e-9}, "must be an object with 'value' and 'unit'"),
-    ({"decay.lambda_min": quantity(1.5, "1")}, "is larger than 'decay.lambda_max'"),
+    ({"conductance.siemens_per_weight_unit": 2e-9},
+     "field conductance.siemens_per_weight_unit must be an object with 'value'"),
+    ({"decay.lambda_min": quantity(0.6, "1"), "decay.lambda_max": quantity(0.5, "1")},
+     r"decay.lambda_min \(0.6\) is larger than decay.lambda_max"),
+    ({"bias_power.v_bias": quantity(0.6, "mV")}, "'bias_power.v_bias' has unit 'mV', expected 'V'"),
 ]
 
 
@@ -506,6 +525,37 @@ def test_device_pulse_unit_in_siemens(tmp_path):
 def test_device_bias_range_without_points(tmp_path):
     device = load_energy_device(write_device(tmp_path, device_document(**{"decay.points": None})))
     assert device.bias_range_v == (-0.5, 0.5)
+
+
+def test_device_without_sigmoid_skips_learned_bias(tmp_path):
+    device_path = write_device(tmp_path, device_document(**{"decay.sigmoid": None}))
+    trace_path = write_trace(tmp_path / "trace.npz", hand_trace())
+
+    results = estimate_energy(device_path, trace_path, tmp_path / "out", game_duration_s=1.0,
+                              figures=False)
+
+    total = results["memristor"]["total"]
+    assert total["bias_worst_case"]["value"] == pytest.approx(0.25 * 46.75 * NANO)
+    assert total["bias_learned"] is None
+    assert total["total_learned"] is None
+    assert results["memristor"]["games"][0]["bias_learned"] is None
+    assert results["memristor"]["learned_bias"]["available"] is False
+    assert results["ratio"]["gpu_best_over_memristor_learned"] is None
+    assert results["histograms"]["bias_learned_per_synapse"] is None
+
+
+def test_published_device_file_accepted(tmp_path):
+    from stpn.device import PUBLISHED_DEVICE_PATH
+
+    arrays = synthetic_trace(np.random.default_rng(2), 4, 10, 40)
+    trace_path = write_trace(tmp_path / "trace.npz", arrays)
+
+    results = estimate_energy(PUBLISHED_DEVICE_PATH, trace_path, tmp_path / "out", figures=False)
+
+    assert results["device"]["g_min"]["value"] == 12e-9
+    assert results["device"]["v_bias_worst_case"]["value"] == 0.6
+    assert results["time_bases"]["step_interval"]["value"] == 0.007325
+    assert results["memristor"]["total"]["pulse"]["value"] > 0
 
 
 def test_device_mismatch_warns(hand_results):
@@ -607,14 +657,18 @@ def test_gpu_file_malformed_entry_rejected(tmp_path):
 # Command line and figures.
 
 
-def test_cli_prints_table(tmp_path, device_path, capsys):
-    # Only the energy subcommand is registered, so the other commands' imports stay out.
+def energy_args(*arguments):
+    """Parse `memsyn energy` arguments with only that subcommand registered, so the other
+    commands' heavy imports stay out of these tests."""
     parser = argparse.ArgumentParser()
     energy_command.register(parser.add_subparsers())
+    return parser.parse_args(["energy", *arguments])
+
+
+def test_cli_prints_table(tmp_path, device_path, capsys):
     trace_path = write_trace(tmp_path / "trace.npz", hand_trace())
-    args = parser.parse_args(["energy", "--device", str(device_path), "--trace", str(trace_path),
-                              "--game-duration-s", "1", "--out", str(tmp_path / "out"),
-                              "--no-figures"])
+    args = energy_args("--device", str(device_path), "--trace", str(trace_path),
+                       "--game-duration-s", "1", "--out", str(tmp_path / "out"), "--no-figures")
     status = args.handler(args)
     output = capsys.readouterr().out
     assert status == 0
@@ -625,17 +679,27 @@ def test_cli_prints_table(tmp_path, device_path, capsys):
     assert str(tmp_path / "out" / "energy.json") in output
 
 
-def test_cli_bad_input_one_line(tmp_path, device_path, capsys):
+def test_cli_table_without_sigmoid(tmp_path, capsys):
+    device_path = write_device(tmp_path, device_document(**{"decay.sigmoid": None}))
+    trace_path = write_trace(tmp_path / "trace.npz", hand_trace())
+    args = energy_args("--device", str(device_path), "--trace", str(trace_path),
+                       "--out", str(tmp_path / "out"), "--no-figures")
+    assert args.handler(args) == 0
+    assert "n/a (no decay sigmoid)" in capsys.readouterr().out
+
+
+def test_cli_bad_input_is_usage_error(tmp_path, device_path):
+    # memsyn.cli.main prints a UsageError as one line "memsyn energy: error: ..." with status 2.
     arrays = hand_trace()
     arrays["layer"] = np.array("lstm")
     trace_path = write_trace(tmp_path / "trace.npz", arrays)
-    status = main(["--quiet", "energy", "--device", str(device_path), "--trace", str(trace_path),
-                   "--out", str(tmp_path / "out")])
-    error = capsys.readouterr().err
-    assert status == 2
-    assert error.startswith("memsyn energy: error: trace file")
-    assert error.count("\n") == 1
-    assert "Traceback" not in error
+    args = energy_args("--device", str(device_path), "--trace", str(trace_path),
+                       "--out", str(tmp_path / "out"))
+    with pytest.raises(UsageError) as caught:
+        args.handler(args)
+    message = str(caught.value)
+    assert message.startswith(f"trace file {trace_path}: the trace is of an LSTM agent")
+    assert "\n" not in message
 
 
 @pytest.mark.slow
@@ -656,3 +720,4 @@ def _load(arrays: dict):
     """Write trace arrays to a temporary file and load them back, validated."""
     with tempfile.TemporaryDirectory() as folder:
         return load_trace(write_trace(Path(folder) / "trace.npz", arrays))
+

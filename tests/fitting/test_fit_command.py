@@ -1,0 +1,72 @@
+"""`memsyn fit`: writes a device file that `--check` accepts; errors are one line."""
+
+import json
+
+import pytest
+
+from memsyn.cli import main
+
+
+def test_fit_writes_file_that_check_accepts(campaign_dir, tmp_path, capsys):
+    out = tmp_path / "device.json"
+    assert main(["--quiet", "fit", str(campaign_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"device file: {out}" in printed
+    assert "Lambda range" in printed
+
+    assert main(["--quiet", "fit", "--check", str(out)]) == 0
+    assert "valid memsyn-device version 1" in capsys.readouterr().out
+    assert json.loads(out.read_text())["decay"]["step_interval_s"]["value"] == 1.0
+
+
+def test_fit_step_interval_option(campaign_dir, tmp_path, capsys):
+    out = tmp_path / "device.json"
+    assert main(["--quiet", "fit", str(campaign_dir), "--out", str(out), "--step-interval-s", "0.25"]) == 0
+    assert json.loads(out.read_text())["decay"]["step_interval_s"]["value"] == 0.25
+
+
+@pytest.mark.slow
+def test_fit_writes_plots(campaign_dir, tmp_path, capsys):
+    plots = tmp_path / "plots"
+    out = tmp_path / "device.json"
+    assert main(["--quiet", "fit", str(campaign_dir), "--out", str(out), "--plots", str(plots)]) == 0
+    names = sorted(path.name for path in plots.iterdir())
+    assert "lambda-sigmoid.png" in names
+    assert "pulse-energy.png" in names
+    assert "df-surface.png" in names
+    assert "conductance-levels.png" in names
+    assert sum(name.startswith("decay-bias") for name in names) == 7
+    assert all((plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in names)
+
+
+def test_bad_data_is_one_line_error(fresh_campaign, tmp_path, capsys):
+    paths = fresh_campaign(protocols=("short-term",))
+    out = tmp_path / "device.json"
+    assert main(["--quiet", "fit", str(paths["short-term"].parent), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("memsyn fit: error: ")
+    assert "bias-decay" in error
+    assert "no device file written" in error
+    assert len(error.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_check_rejects_invalid_file(tmp_path, capsys):
+    path = tmp_path / "device.json"
+    path.write_text(json.dumps({"format": "memsyn-device", "version": 1}))
+    assert main(["fit", "--check", str(path)]) == 2
+    assert "missing field 'conductance'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["fit"], "give RESULTS_DIR and --out FILE"),
+        (["fit", "somewhere"], "give RESULTS_DIR and --out FILE"),
+        (["fit", "somewhere", "--out", "x.json", "--check", "y.json"], "--check takes only"),
+        (["fit", "somewhere", "--out", "x.json", "--step-interval-s", "0"], "--step-interval-s must be"),
+    ],
+)
+def test_usage_errors(arguments, message, capsys):
+    assert main(arguments) == 2
+    assert message in capsys.readouterr().err
