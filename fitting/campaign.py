@@ -83,12 +83,14 @@ def fit_campaign(
     step_interval_s: float = DEFAULT_STEP_INTERVAL_S,
     continue_on_warning: bool = False,
     df_step_grid_s: float = DF_STEP_GRID_S,
+    plots_dir: str | Path | None = None,
 ) -> CampaignFit:
     """Fit a campaign's results files and return the validated device document with its fits.
 
     ``step_interval_s`` is the network step in seconds that converts tau into Lambda (the
     published material does not state it). ``df_step_grid_s`` is the grid, in siemens, to
-    which the largest dF spread is rounded up to give ``df_step``. Raises ``ResultsFileError`` for missing or
+    which the largest dF spread is rounded up to give ``df_step``. With ``plots_dir``, one
+    PNG per fit is written there (``fitting.plots``) once the document is valid. Raises ``ResultsFileError`` for missing or
     malformed input, ``FitQualityError`` for a quality problem (unless
     ``continue_on_warning``, which records it under ``warnings`` instead) and
     ``DeviceFileError`` if the assembled document does not validate.
@@ -148,11 +150,16 @@ def fit_campaign(
         "provenance": _provenance(files),
     }
     validate_device_document(document, f"device document fitted from {results_dir}")
-    return CampaignFit(
+    fit = CampaignFit(
         document=document, files=files, decay=decay, sigmoid=sigmoid, cells=cells,
         df_surface=surface, power_law=power_law, levels=levels, pre_set=pre_set,
         warnings=fit_warnings.entries,
     )
+    if plots_dir is not None:
+        from fitting.plots import write_fit_plots  # matplotlib loads only when plots are wanted
+
+        write_fit_plots(fit, plots_dir)
+    return fit
 
 
 def _campaign_files(results_dir: str | Path, fit_warnings: FitWarnings) -> dict[str, ResultsFile]:

@@ -13,6 +13,11 @@ pre-SET state: the device's state before any SET train of the campaign, which on
 simulated device is its lowest long-term state. G_min is the lowest of the levels and the
 pre-SET state, and G_max the highest level.
 
+NOTE: the published G_min (about 12 nS) is known only through the bias power of 4.3 nW at
+0.6 V. Whether it is the state before SET or the lowest stacked level is not stated, so
+the lower of the two is taken. The pre-SET reads must follow a settle time: reads taken
+while F from an earlier I-V sweep still decays show up as a large stderr of ``pre_set``.
+
 Weight map. The network's simulated weights map to measured conductance linearly,
 
     G_meas = g_min + siemens_per_weight_unit * G_sim,

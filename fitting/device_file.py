@@ -106,14 +106,18 @@ def load_device_file(path: str | os.PathLike) -> dict:
     return document
 
 
-def write_device_file(document: dict, path: str | os.PathLike) -> Path:
+def write_device_file(document: Any, path: str | os.PathLike) -> Path:
     """Validate a device document and write it to ``path`` atomically; return the path.
+
+    ``document`` is the dict, or a ``fitting.campaign.CampaignFit``, whose ``document`` is
+    then written.
 
     The JSON goes to a temporary file in the same directory, is read back and validated,
     and only then replaces ``path``. An invalid document raises ``DeviceFileError`` and
     leaves any existing file at ``path`` untouched.
     """
     path = Path(path)
+    document = getattr(document, "document", document)
     validate_device_document(document, f"device document for {path} (not written)")
     try:
         text = json.dumps(document, indent=2, allow_nan=False) + "\n"

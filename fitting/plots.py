@@ -2,8 +2,9 @@
 
 Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg canvas, so
 nothing touches pyplot's global state or needs a display. Fixed margins replace the
-constrained layout and log axes carry no minor ticks, because both cost about a second
-per figure on a two-core machine. Files written into the plot directory:
+constrained layout and log axes carry no minor ticks, because the layout solver and the
+minor ticks took most of the drawing time of these figures. Files written into the plot
+directory:
 
 * ``decay-bias<+V.VVV>V.png``: every repeat of the decay at one bias with its exponential fit;
 * ``lambda-sigmoid.png``: Lambda per bias with the sigmoid and the reachable range;

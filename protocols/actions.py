@@ -18,9 +18,9 @@ records the voltage at the Pt electrode.
 
 Bench times: an acquisition's trigger time is the bench clock after the acquisition
 completes minus the end of its record relative to the trigger. On the simulated bench this
-is exact. NOTE: on a real bench it is late by the transfer latency of ``*OPC?`` (about a
-millisecond over LAN); measure that latency before trusting sub-millisecond times since a
-pulse.
+is exact. NOTE: on a real bench the completion is seen late by the transfer latency of
+``*OPC?``, which was not measured. Measure it before trusting sub-millisecond times since
+a pulse.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ SCREEN_HALF_DIVISIONS = 5.0
 CLIP_MARGIN_DIVISIONS = 0.05
 #: Time allowed for a scope acquisition beyond its record length, in seconds.
 ACQUISITION_TIMEOUT_MARGIN_S = 5.0
+#: Wait between arming the scope and triggering the generator, in seconds.
+# NOTE: the time the RTE1104 needs after SING before it can trigger was not measured. If
+# real captures time out waiting for a trigger, lengthen this wait.
+ARM_DELAY_S = 1e-3
 #: Channels of the published wiring, used where ``bench.description`` names none
 #: (keys ``generator_channel``, ``scope_current_channel``, ``scope_voltage_channel``).
 DEFAULT_WIRING = {"generator_channel": 1, "scope_current_channel": 1, "scope_voltage_channel": 2}
@@ -228,6 +232,7 @@ class BenchActions:
 
         window_s = self._configure_scope_for_pulse(step, smu_level_v, generator_v)
         bench.scope.arm()
+        bench.clock.sleep(ARM_DELAY_S)
         bench.generator.trigger()
         bench.scope.wait_for_acquisition(window_s + step.duration_s + ACQUISITION_TIMEOUT_MARGIN_S)
         end_s = bench.clock.now()
@@ -263,7 +268,13 @@ class BenchActions:
     # -- configuration helpers -------------------------------------------------------------
 
     def _configure_generator(self, step: PulseTrain, generator_v: float) -> None:
-        """Set up a BUS-triggered burst of rectangular pulses from 0 V to ``generator_v``."""
+        """Set up a BUS-triggered burst of rectangular pulses from 0 V to ``generator_v``.
+
+        The output stays on between bursts and must rest at the low level, 0 V, there.
+        """
+        # NOTE: the simulated 33500B rests at the low level between pulse bursts. Check on
+        # the real instrument (with a scope on the output) before the first measurement
+        # that a triggered PULS burst also idles at its low level and not at another one.
         channel = getattr(self.bench.generator, f"ch_{self.generator_channel}")
         cache = self._generator
         period_s = step.period_s if step.count > 1 else 2 * step.width_s
@@ -335,38 +346,38 @@ class BenchActions:
         )
         return window_s
 
-    def _set_scope(self, **wanted) -> None:
-        """Send the scope settings in ``wanted`` that differ from the last ones sent."""
+    def _set_scope(self, **requested) -> None:
+        """Send the scope settings in ``requested`` that differ from the last ones sent."""
         scope = self.bench.scope
         sent = self._scope.values
 
         def changed(name: str) -> bool:
-            return name in wanted and sent.get(name) != wanted[name]
+            return name in requested and sent.get(name) != requested[name]
 
         for name in ("current_scale", "voltage_scale"):
-            if name in wanted:
-                wanted[name] = max(wanted[name], MIN_SCOPE_SCALE_V_PER_DIV)
+            if name in requested:
+                requested[name] = max(requested[name], MIN_SCOPE_SCALE_V_PER_DIV)
         if changed("current_scale"):
-            _scope_channel(scope, self.current_channel).scale = wanted["current_scale"]
+            _scope_channel(scope, self.current_channel).scale = requested["current_scale"]
         if changed("voltage_scale"):
-            _scope_channel(scope, self.voltage_channel).scale = wanted["voltage_scale"]
+            _scope_channel(scope, self.voltage_channel).scale = requested["voltage_scale"]
         if changed("sample_rate") or changed("timebase_scale"):
-            scope.timebase_scale = wanted["timebase_scale"]
-            scope.sample_rate = wanted["sample_rate"]
+            scope.timebase_scale = requested["timebase_scale"]
+            scope.sample_rate = requested["sample_rate"]
         if changed("timebase_reference"):
-            scope.timebase_reference = wanted["timebase_reference"]
+            scope.timebase_reference = requested["timebase_reference"]
             scope.timebase_position = 0.0
         if changed("trigger_source"):
-            scope.trigger_source = wanted["trigger_source"]
+            scope.trigger_source = requested["trigger_source"]
         if changed("trigger_level"):
-            _scope_channel(scope, self.voltage_channel).trigger_level = wanted["trigger_level"]
+            _scope_channel(scope, self.voltage_channel).trigger_level = requested["trigger_level"]
         if changed("trigger_mode"):
-            scope.trigger_mode = wanted["trigger_mode"]
-        sent.update(wanted)
+            scope.trigger_mode = requested["trigger_mode"]
+        sent.update(requested)
 
     # -- checks -----------------------------------------------------------------------------
 
-    def _check_clipping(self, samples_v, channel: int, what: str, fix: str) -> None:
+    def _check_clipping(self, samples_v, channel: int, signal_name: str, fix: str) -> None:
         scale = self._scope.values["current_scale" if channel == self.current_channel else "voltage_scale"]
         edge_v = (SCREEN_HALF_DIVISIONS - CLIP_MARGIN_DIVISIONS) * scale
         samples = np.asarray(samples_v, dtype=float)
@@ -374,7 +385,7 @@ class BenchActions:
         if clipped.any():
             index = int(np.argmax(clipped))
             raise RangeExceededError(
-                f"{what} reached the edge of the scope range on channel {channel} "
+                f"{signal_name} reached the edge of the scope range on channel {channel} "
                 f"(sample {index} is {samples[index]:g} V, range +-{SCREEN_HALF_DIVISIONS * scale:g} V); "
                 f"raise {fix}"
             )

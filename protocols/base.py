@@ -61,7 +61,8 @@ class BenchProcedure(Procedure):
 
     #: Name of the protocol on the command line and in campaign files.
     PROTOCOL = ""
-    #: Whether an interrupted run can be continued by running the rest of its plan later.
+    #: False when the missing part of an interrupted run cannot be measured by a later run,
+    #: because the device state it needs is lost (``bias-decay``).
     RESUMABLE = True
     DATA_COLUMNS: ClassVar[list[str]] = []
 

@@ -159,10 +159,10 @@ def run_procedure(
     procedure.keep_waveforms = keep_waveforms
     started_utc = utc_now()
     procedure.describe_run(dict(bench.description), software_version(), seed, started_utc)
-    writer = ResultsWriter(procedure, results_path)
     store = None
     if keep_waveforms:
         store = WaveformStore(results_path.with_name(results_path.stem + "-waveforms"))
+    writer = ResultsWriter(procedure, results_path)
     _connect(procedure, writer, store, progress, stop)
 
     log.info("%s: run started, writing %s", procedure.PROTOCOL, results_path)

@@ -94,6 +94,7 @@ class ChannelState:
     started_s: float = 0.0
     burst_start_s: float | None = None
     burst_end_s: float | None = None
+    _waveform_cache: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def load_factor(self) -> float:
@@ -110,7 +111,22 @@ class ChannelState:
         return 1.0 / self.frequency_hz
 
     def waveform(self, for_burst: bool = False) -> Waveform:
-        """Return the output waveform in EMF volts."""
+        """Return the output waveform in EMF volts (rebuilt only when a setting changed)."""
+        arb = self.arbs.get(self.arb_name) if self.arb_name is not None else None
+        key = (
+            for_burst, self.function, self.frequency_hz, self.amplitude_emf_vpp, self.offset_emf_v,
+            self.burst_phase_deg if for_burst else self.phase_deg, self.inverted,
+            self.square_duty_pct, self.ramp_symmetry_pct, self.pulse_width_s, self.pulse_lead_s,
+            self.pulse_trail_s, id(arb), self.arb_sample_rate_hz,
+        )
+        cached = self._waveform_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        waveform = self._build_waveform(for_burst)
+        self._waveform_cache = (key, waveform)
+        return waveform
+
+    def _build_waveform(self, for_burst: bool) -> Waveform:
         function = self.function
         arb = None
         if function == "ARB":

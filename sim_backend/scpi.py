@@ -315,10 +315,17 @@ def parse_choice(token, what: str, choices: list[str]) -> str:
     """Match a keyword parameter against choices in manual notation; return its short form."""
     text = str(token).strip().upper()
     for choice in choices:
-        pattern = HeaderPattern(choice).nodes[0]
-        if text in (pattern.long, pattern.short):
-            return pattern.short
+        long_form, short_form = _keyword_forms(choice)
+        if text in (long_form, short_form):
+            return short_form
     raise ScpiError(-224, f"{what} '{token}' is not one of {', '.join(choices)}")
+
+
+@functools.lru_cache(maxsize=256)
+def _keyword_forms(notation: str) -> tuple[str, str]:
+    """Return the long and short form of a keyword in manual notation (``DCLimit``)."""
+    node = HeaderPattern(notation).nodes[0]
+    return node.long, node.short
 
 
 def parse_string(token, what: str) -> str:

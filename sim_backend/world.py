@@ -109,6 +109,8 @@ class SimulatedWorld:
         # Constant pieces committed with ``hold`` that a later pre-trigger window may reach:
         # one noise-free sample each (chord conductance at the end of the piece).
         self._held: list[Block] = []
+        # Samples of constant pieces waiting for one joint ``apply``: (start, dt, parts, count).
+        self._pending_samples: list[tuple[float, float, list[np.ndarray], int]] = []
         self._last_voltage_v = 0.0
         self._amplifier_state: tuple[float, float] | None = None
         clock.bind(self._sleep)
@@ -253,6 +255,7 @@ class SimulatedWorld:
         pieces, self._deferred = self._deferred, []
         for start_s, duration_s, voltage_v in pieces:
             self._realise_piece(start_s, start_s + duration_s, voltage_v, interests)
+        self._flush_samples()
 
     def _commit_old_deferred(self) -> None:
         """Hold the oldest deferred pieces that no recorder can need any more."""
@@ -286,13 +289,34 @@ class SimulatedWorld:
                 continue
             count = max(1, math.ceil((right_s - left_s) / dt_s - 1e-6))
             count = min(count, MAX_SAMPLES_PER_RECORDING)
-            step_s = (right_s - left_s) / count
-            voltage = np.full(count, voltage_v)
-            current = self._device.apply(voltage, step_s)
-            self._keep(Block(left_s, step_s, voltage, current, self._amplify(current, left_s, step_s)))
+            self._queue_samples(left_s, (right_s - left_s) / count, np.full(count, voltage_v))
+
+    def _queue_samples(self, start_s: float, dt_s: float, voltage: np.ndarray) -> None:
+        """Queue constant-piece samples; contiguous ones with the same interval share one
+        ``apply`` call (an SMU sweep of many points costs one call, not one per point)."""
+        pending = self._pending_samples
+        if pending:
+            last_start_s, last_dt_s, parts, count = pending[-1]
+            contiguous = math.isclose(last_start_s + last_dt_s * count, start_s, rel_tol=1e-12, abs_tol=1e-15)
+            fits = count + voltage.size <= MAX_SAMPLES_PER_PIECE
+            if contiguous and fits and math.isclose(last_dt_s, dt_s, rel_tol=1e-9):
+                parts.append(voltage)
+                pending[-1] = (last_start_s, last_dt_s, parts, count + voltage.size)
+                return
+        self._flush_samples()
+        self._pending_samples.append((start_s, dt_s, [voltage], voltage.size))
+
+    def _flush_samples(self) -> None:
+        """Apply the queued constant-piece samples to the device and keep them as blocks."""
+        pending, self._pending_samples = self._pending_samples, []
+        for start_s, dt_s, parts, _count in pending:
+            voltage = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            current = self._device.apply(voltage, dt_s)
+            self._keep(Block(start_s, dt_s, voltage, current, self._amplify(current, start_s, dt_s)))
 
     def _hold(self, start_s: float, end_s: float, voltage_v: float) -> None:
         """Advance the device in closed form and remember the piece if a pre-trigger may need it."""
+        self._flush_samples()
         self._device.hold(voltage_v, end_s - start_s)
         self._amplifier_state = None
         if end_s <= self._history_horizon_s():

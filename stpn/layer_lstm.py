@@ -14,7 +14,7 @@ class LSTMBaseline(RecomputingCore):
     Per step: i, f, g, o = split(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh);
     c_t = sigmoid(f) * c_(t-1) + sigmoid(i) * tanh(g); h_t = sigmoid(o) * tanh(c_t).
     With 2592 inputs and 48 units it has 4 * 48 * (2592 + 48 + 2) = 507,264 parameters,
-    about the 509,248 of an m-STPN layer of 64 units (3 * 64 * 2656 + 64).
+    about the 510,016 of an m-STPN layer of 64 units (3 * 64 * 2656 + 64).
     Initialisation is PyTorch's: every weight and bias U(-1/sqrt(48), 1/sqrt(48)).
 
     Shapes: input x (T, B, input_size); state h, c: (B, hidden_size);

@@ -13,6 +13,17 @@ SMALL_PLAN = SyntheticPlan(
     level_repeats=3,
 )
 
+# Smaller still, for the tests that fit a campaign only to see one problem reported.
+TINY_PLAN = SyntheticPlan(
+    amplitudes_v=(2.0, 3.0, 3.5),
+    widths_s=(20e-6, 500e-6),
+    repeats=3,
+    biases_v=(-0.6, -0.3, 0.0, 0.3, 0.6),
+    decay_repeats=2,
+    decay_reads=16,
+    level_repeats=2,
+)
+
 
 @pytest.fixture(scope="session")
 def truth() -> SyntheticTruth:
@@ -43,7 +54,7 @@ def campaign_fit(campaign_dir):
 def fresh_campaign(tmp_path):
     """Write a synthetic campaign into a fresh directory and return its file paths."""
 
-    def write(seed: int = 11, plan: SyntheticPlan = SMALL_PLAN, **kwargs):
+    def write(seed: int = 11, plan: SyntheticPlan = TINY_PLAN, **kwargs):
         return write_campaign(tmp_path / "campaign", seed=seed, plan=plan, **kwargs)
 
     return write

@@ -116,6 +116,11 @@ def test_write_then_load_round_trip(tmp_path, document):
     assert [item.name for item in tmp_path.iterdir()] == ["device.json"]
 
 
+def test_campaign_fit_accepted_for_writing(tmp_path, campaign_fit):
+    path = write_device_file(campaign_fit, tmp_path / "device.json")
+    assert load_device_file(path)["decay"] == json.loads(json.dumps(campaign_fit.document["decay"]))
+
+
 def test_invalid_document_not_written(tmp_path, document):
     path = tmp_path / "device.json"
     write_device_file(document, path)

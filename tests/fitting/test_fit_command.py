@@ -25,6 +25,17 @@ def test_fit_step_interval_option(campaign_dir, tmp_path, capsys):
     assert json.loads(out.read_text())["decay"]["step_interval_s"]["value"] == 0.25
 
 
+def test_fit_df_step_grid_option(campaign_dir, tmp_path, capsys):
+    out = tmp_path / "device.json"
+    arguments = ["--quiet", "fit", str(campaign_dir), "--out", str(out), "--df-step-grid-ns", "0.25"]
+    assert main(arguments) == 0
+    short_term = json.loads(out.read_text())["short_term"]
+    steps = short_term["df_step"]["value"] / 0.25e-9
+    assert steps == pytest.approx(round(steps))
+    assert short_term["df_step"]["value"] >= short_term["df_std_max"]["value"]
+    assert short_term["df_step"]["value"] - 0.25e-9 < short_term["df_std_max"]["value"]
+
+
 @pytest.mark.slow
 def test_fit_writes_plots(campaign_dir, tmp_path, capsys):
     plots = tmp_path / "plots"
@@ -65,6 +76,7 @@ def test_check_rejects_invalid_file(tmp_path, capsys):
         (["fit", "somewhere"], "give RESULTS_DIR and --out FILE"),
         (["fit", "somewhere", "--out", "x.json", "--check", "y.json"], "--check takes only"),
         (["fit", "somewhere", "--out", "x.json", "--step-interval-s", "0"], "--step-interval-s must be"),
+        (["fit", "somewhere", "--out", "x.json", "--df-step-grid-ns", "-1"], "--df-step-grid-ns must be"),
     ],
 )
 def test_usage_errors(arguments, message, capsys):

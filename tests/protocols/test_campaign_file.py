@@ -179,7 +179,9 @@ def test_campaign_never_overwrites_results(fake_bench, tmp_path):
 
 def test_ctrl_c_during_shutdown_ends_campaign(fake_bench, tmp_path):
     campaign = load_campaign(write(tmp_path, SMALL_CAMPAIGN))
-    press_ctrl_c = lambda: os.kill(os.getpid(), signal.SIGINT)  # noqa: E731
+    def press_ctrl_c():
+        os.kill(os.getpid(), signal.SIGINT)
+
     object.__setattr__(fake_bench.scope, "shutdown", press_ctrl_c)
 
     record = run_campaign(campaign, fake_bench, tmp_path / "out")
