@@ -34,8 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from instruments.safety import SafetyLimits  # noqa: E402
-from sim_backend.bench import build_simulated_bench  # noqa: E402
+from instruments.safety import SafetyLimits
+from sim_backend.bench import build_simulated_bench
 
 LIMITS = SafetyLimits(max_voltage_v=4.0, min_voltage_v=-2.5, max_current_a=1e-4)
 SECTION_TITLE = "## Simulated bench speed (`benchmarks/sim_speed.py`)"

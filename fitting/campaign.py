@@ -43,6 +43,7 @@ from fitting.quantity import exact, quantity
 from fitting.results_files import ResultsFile, check_time_increases, find_campaign_files
 from fitting.short_term import (
     DF_STEP_GRID_S,
+    PulseResponse,
     ResponseCell,
     df_max_from_table,
     df_step_from_spread,
@@ -90,25 +91,77 @@ def fit_campaign(
     ``step_interval_s`` is the network step in seconds that converts tau into Lambda (the
     published material does not state it). ``df_step_grid_s`` is the grid, in siemens, to
     which the largest dF spread is rounded up to give ``df_step``. With ``plots_dir``, one
-    PNG per fit is written there (``fitting.plots``) once the document is valid. Raises ``ResultsFileError`` for missing or
+    PNG per fit is written there (``fitting.plots``) once the document is valid.
+
+    Raises ``ValueError`` for an invalid step or grid, ``ResultsFileError`` for missing or
     malformed input, ``FitQualityError`` for a quality problem (unless
     ``continue_on_warning``, which records it under ``warnings`` instead) and
     ``DeviceFileError`` if the assembled document does not validate.
     """
-    if not (isinstance(step_interval_s, (int, float)) and math.isfinite(step_interval_s) and step_interval_s > 0):
-        raise ValueError(f"step_interval_s must be a positive number of seconds, got {step_interval_s!r}")
-    if not (isinstance(df_step_grid_s, (int, float)) and math.isfinite(df_step_grid_s) and df_step_grid_s > 0):
-        raise ValueError(f"df_step_grid_s must be a positive conductance in siemens, got {df_step_grid_s!r}")
+    _require_positive(step_interval_s, "step_interval_s", "number of seconds")
+    _require_positive(df_step_grid_s, "df_step_grid_s", "conductance in siemens")
     fit_warnings = FitWarnings(continue_on_warning=continue_on_warning)
     files = _campaign_files(results_dir, fit_warnings)
 
     decay = fit_bias_decay(files["bias-decay"], fit_warnings)
     sigmoid, lambdas = _fit_decay_factor(decay, step_interval_s, fit_warnings)
+    short_term = _fit_short_term(files["short-term"], df_step_grid_s, fit_warnings)
+    levels, levels_source, pre_set = _fit_levels(files, short_term.pulses, fit_warnings)
 
-    pulses = extract_pulse_responses(files["short-term"], fit_warnings)
+    parts = {
+        "conductance": _conductance_section(
+            files, levels, pre_set, levels_source, short_term.df_step_s, fit_warnings
+        ),
+        "short_term": _short_term_section(short_term, df_step_grid_s),
+        "decay": _decay_section(decay, sigmoid, lambdas, step_interval_s),
+        "pulse_energy": _pulse_energy_section(short_term.power_law),
+        "bias_power": _bias_power_section(decay),
+    }
+    document = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        **parts,
+        "validity": _validity(decay, sigmoid, short_term, levels, parts),
+        "warnings": fit_warnings.entries,
+        "provenance": _provenance(files),
+    }
+    validate_device_document(document, f"device document fitted from {results_dir}")
+
+    fit = CampaignFit(
+        document=document, files=files, decay=decay, sigmoid=sigmoid, cells=short_term.cells,
+        df_surface=short_term.surface, power_law=short_term.power_law, levels=levels,
+        pre_set=pre_set, warnings=fit_warnings.entries,
+    )
+    if plots_dir is not None:
+        from fitting.plots import write_fit_plots  # matplotlib loads only when plots are wanted
+
+        write_fit_plots(fit, plots_dir)
+    return fit
+
+
+@dataclass
+class _ShortTermFit:
+    pulses: list[PulseResponse]
+    cells: list[ResponseCell]
+    surface: DfSurfaceFit | None
+    power_law: PowerLawFit
+    df_step_s: float
+    largest_std_s: float
+
+
+def _require_positive(value: Any, name: str, kind: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive {kind}, got {value!r}")
+
+
+def _fit_short_term(
+    results: ResultsFile, df_step_grid_s: float, fit_warnings: FitWarnings
+) -> _ShortTermFit:
+    pulses = extract_pulse_responses(results, fit_warnings)
     cells = tabulate_responses(pulses, "short-term", fit_warnings)
     if not cells:
-        raise FitQualityError(f"{files['short-term'].path}: no pulse gave a usable dF")
+        raise FitQualityError(f"{results.path}: no pulse gave a usable dF")
+
     surface = fit_df_surface(
         np.array([cell.amplitude_v for cell in cells]),
         np.array([cell.width_s for cell in cells]),
@@ -120,46 +173,25 @@ def fit_campaign(
     try:
         df_step_s, largest_std_s = df_step_from_spread(cells, df_step_grid_s)
     except ValueError as error:
-        raise FitQualityError(f"{files['short-term'].path}: {error}") from error
+        raise FitQualityError(f"{results.path}: {error}") from error
+    return _ShortTermFit(pulses, cells, surface, power_law, df_step_s, largest_std_s)
 
-    levels_source = "long-term-levels" if "long-term-levels" in files else "short-term"
-    level_pulses = (
-        extract_pulse_responses(files["long-term-levels"], fit_warnings)
-        if levels_source == "long-term-levels" else pulses
-    )
-    levels = levels_from_pulses(level_pulses, levels_source, fit_warnings)
+
+def _fit_levels(
+    files: dict[str, ResultsFile], short_term_pulses: list[PulseResponse], fit_warnings: FitWarnings
+) -> tuple[list[ConductanceLevel], str, ConductanceLevel | None]:
+    """Return the long-term levels, the file they came from and the pre-SET state."""
+    if "long-term-levels" in files:
+        source = "long-term-levels"
+        pulses = extract_pulse_responses(files[source], fit_warnings)
+    else:
+        source = "short-term"
+        pulses = short_term_pulses
+    levels = levels_from_pulses(pulses, source, fit_warnings)
     if not levels:
-        raise FitQualityError(f"{files[levels_source].path}: no pulse gave a baseline conductance")
+        raise FitQualityError(f"{files[source].path}: no pulse gave a baseline conductance")
     pre_set = pre_set_state(files["set"], fit_warnings) if "set" in files else None
-
-    parts = {
-        "conductance": _conductance_section(
-            files, levels, pre_set, levels_source, df_step_s, fit_warnings
-        ),
-        "short_term": _short_term_section(cells, surface, df_step_s, largest_std_s, df_step_grid_s),
-        "decay": _decay_section(decay, sigmoid, lambdas, step_interval_s),
-        "pulse_energy": _pulse_energy_section(power_law),
-        "bias_power": _bias_power_section(decay),
-    }
-    document = {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        **parts,
-        "validity": _validity(decay, sigmoid, surface, power_law, levels, parts),
-        "warnings": fit_warnings.entries,
-        "provenance": _provenance(files),
-    }
-    validate_device_document(document, f"device document fitted from {results_dir}")
-    fit = CampaignFit(
-        document=document, files=files, decay=decay, sigmoid=sigmoid, cells=cells,
-        df_surface=surface, power_law=power_law, levels=levels, pre_set=pre_set,
-        warnings=fit_warnings.entries,
-    )
-    if plots_dir is not None:
-        from fitting.plots import write_fit_plots  # matplotlib loads only when plots are wanted
-
-        write_fit_plots(fit, plots_dir)
-    return fit
+    return levels, source, pre_set
 
 
 def _campaign_files(results_dir: str | Path, fit_warnings: FitWarnings) -> dict[str, ResultsFile]:
@@ -252,13 +284,11 @@ def _conductance_section(
     return section
 
 
-def _short_term_section(
-    cells: list[ResponseCell],
-    surface: DfSurfaceFit | None,
-    df_step_s: float,
-    largest_std_s: float,
-    df_step_grid_s: float,
-) -> dict:
+def _short_term_section(short_term: _ShortTermFit, df_step_grid_s: float) -> dict:
+    cells = short_term.cells
+    surface = short_term.surface
+    df_step_s = short_term.df_step_s
+    largest_std_s = short_term.largest_std_s
     top = df_max_from_table(cells)
     return {
         "df_step": exact(
@@ -352,11 +382,12 @@ def _bias_power_section(decay: DecayAnalysis) -> dict:
 def _validity(
     decay: DecayAnalysis,
     sigmoid: SigmoidFit,
-    surface: DfSurfaceFit | None,
-    power_law: PowerLawFit,
+    short_term: _ShortTermFit,
     levels: list[ConductanceLevel],
     parts: dict,
 ) -> dict:
+    surface = short_term.surface
+    power_law = short_term.power_law
     taus = [point.tau_s for point in decay.points]
     validity = {
         "decay_curves": {

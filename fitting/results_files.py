@@ -218,8 +218,19 @@ def require_columns(results: ResultsFile, names: tuple[str, ...] | None = None) 
 
 
 def check_run_status(results: ResultsFile, fit_warnings: FitWarnings) -> None:
-    """Flag a results file whose run did not complete (its data end early)."""
-    if results.status is None or results.status == _COMPLETED:
+    """Flag a results file whose run did not complete or records no status at all.
+
+    ``docs/data-format.md`` counts a file without a status trailer as not known to be
+    complete: the process may have been killed before the end of the plan.
+    """
+    if results.status == _COMPLETED:
+        return
+    if results.status is None:
+        fit_warnings.flag(
+            f"{results.protocol} file {results.path.name}",
+            "the file records no run status ('#Run status:' trailer), so the run may have "
+            "ended early; add the trailer if the run completed",
+        )
         return
     reason = f": {results.status_reason}" if results.status_reason else ""
     fit_warnings.flag(
@@ -293,7 +304,7 @@ def find_campaign_files(
     chosen: dict[str, ResultsFile] = {}
     for protocol, candidates in by_protocol.items():
         chosen[protocol] = _choose_one(protocol, candidates)
-    for protocol, results in chosen.items():
+    for results in chosen.values():
         check_run_status(results, fit_warnings)
     return chosen
 

@@ -1,10 +1,10 @@
 """The simulated FEMTO DHPCA-100 current amplifier and the control lines that set it.
 
-The real ``FemtoDHPCA100`` driver writes its control word to a ``DigitalOutput``; here that
-``DigitalOutput`` is ``SimulatedControlLines``, which decodes the word with the driver's
-published coding (``instruments.femto_dhpca100.decode_control_bits``) and sets the
-simulated amplifier. So the gain in a bench file reaches the simulation only through the
-driver, as it reaches the real amplifier.
+The real ``FemtoDHPCA100`` driver writes its control word to a ``DigitalOutput``. Here
+that ``DigitalOutput`` is ``SimulatedControlLines``. It decodes the word with the
+driver's published coding (``instruments.femto_dhpca100.decode_control_bits``) and sets
+the simulated amplifier. So the gain in a bench file reaches the simulation only through
+the driver, as it reaches the real amplifier.
 
 Signal path: ``output = -gain * I`` (the DHPCA-100 inverts), through a first-order
 low-pass at the bandwidth of the present setting (the driver's table, capped by the
@@ -34,9 +34,8 @@ from sim_backend.faults import FaultInjector, FaultKind
 log = logging.getLogger(__name__)
 
 #: Input-referred current noise density of the simulated amplifier, in A/sqrt(Hz), by mode.
-# NOTE: a simulator assumption of the order FEMTO quotes for its low-noise current
-# amplifiers at high gain, not a DHPCA-100 data-sheet figure; the real density falls with
-# gain and should come from the data sheet once it is at hand.
+# NOTE: a simulator assumption, not a DHPCA-100 data-sheet figure. The real density
+# depends on the gain and should come from the data sheet once it is at hand.
 CURRENT_NOISE_DENSITY_A_PER_SQRT_HZ = {"low_noise": 4.3e-15, "high_speed": 13e-15}
 
 

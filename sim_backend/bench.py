@@ -56,8 +56,8 @@ def build_simulated_bench(
 ) -> Bench:
     """Create the simulated world and the real drivers that talk to it.
 
-    ``generator_load`` is the load setting both generator outputs have when the bench is
-    built (``"INF"`` or ohms, as if set on the front panel; ``*RST`` sets 50 ohm).
+    ``generator_load`` is the load setting of both generator outputs when the bench is
+    built: ``"INF"`` or ohms, as if set on the front panel (``*RST`` sets 50 ohm).
     ``amplifier_gain_v_per_a`` and ``amplifier_mode`` are written through the real
     ``FemtoDHPCA100`` driver, so an invalid setting raises the driver's ValueError.
     ``seed`` makes every random stream (device spread and noise, amplifier, scope, SMU)

@@ -1,8 +1,9 @@
 """Fault injection for the simulated instruments: timeouts, instrument errors, lost connections.
 
 Each simulated instrument owns a ``FaultInjector``. A test schedules a fault for the n-th
-command from now; the instrument's transport (the simulated VISA adapter, or the simulated
-IVI session) asks the injector before every command what to do.
+command from now. Before every command, the instrument's transport (the simulated VISA
+adapter, or the simulated IVI session) calls ``next_command`` to learn which fault, if
+any, strikes it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class FaultKind(enum.Enum):
-    """What goes wrong at a scheduled command."""
+    """Kind of failure at a scheduled command."""
 
     TIMEOUT = "timeout"
     INSTRUMENT_ERROR = "instrument_error"

@@ -2,12 +2,13 @@
 
 Every setting is kept per channel as the instrument keeps it and can be queried back in
 its reply format (numbers as ``+1.000000000000000E+00``, keywords in short form, booleans
-as ``1``/``0``, load ``INF`` as ``+9.900000000000000E+37``). Voltages are stored as the
-open-circuit output (EMF). The programmed values the instrument shows are the EMF scaled
-by the load setting, ``R / (R + 50 ohm)``; so with ``OUTP1:LOAD 50`` and the
-high-impedance device as the real load, the device sees twice the programmed voltage, and
-changing the load setting rescales the programmed values while the output stays the same,
-as on the real instrument.
+as ``1``/``0``, load ``INF`` as ``+9.900000000000000E+37``).
+
+Voltages are stored as the open-circuit output (EMF). The programmed values that the
+instrument reports are the EMF scaled by the load setting, ``R / (R + 50 ohm)``. So with
+``OUTP1:LOAD 50`` and the high-impedance device as the real load, the device gets twice
+the programmed voltage. Changing the load setting rescales the programmed values and
+keeps the output, as on the real instrument.
 
 Channel 1 drives the device (see ``sim_backend.world``); channel 2 is not connected.
 """

@@ -3,14 +3,14 @@
 Inputs (see ``sim_backend.world``): channel 1 is the current amplifier's output, channel 2
 the voltage at the Pt electrode, channels 3 and 4 are open (0 V plus noise).
 
-Acquisition. The record spans ``10 * TIM:SCAL`` seconds; its reference point
+Acquisition. The record spans ``10 * TIM:SCAL`` seconds. Its reference point
 (``TIM:REF`` percent of the window) lies ``TIM:HOR:POS`` seconds after the trigger, and it
-holds ``ACQ:POIN = ACQ:SRAT * 10 * TIM:SCAL`` samples. ``SING`` arms; a crossing of the
-trigger level on the trigger source, the scope's ``*TRG``, or (in AUTO mode) the auto
-trigger timeout triggers it; once virtual time passes the end of the window, the record is
-assembled from the world's samples: each record sample takes the value of the signal at
-its sample time (sample decimation), then gets the channel's white noise, is clipped at the
-screen edges and quantised to 8 bits.
+has ``ACQ:POIN = ACQ:SRAT * 10 * TIM:SCAL`` samples. ``SING`` arms the scope. Then a
+crossing of the trigger level on the trigger source, the scope's ``*TRG``, or (in AUTO
+mode) the auto-trigger timeout triggers it. Once virtual time passes the end of the
+window, the record is assembled from the world's samples. Each record sample takes the
+value of the signal at its sample time (sample decimation), gets the channel's white
+noise, and is clipped at the screen edges and quantised to 8 bits.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -140,6 +140,9 @@ class SimulatedRTE1104(ScpiInstrument):
         return 1.0 / self.sample_rate_hz
 
     def _auto_trigger_time_s(self) -> float:
+        """Return when an armed acquisition triggers by itself (FREerun: at once)."""
+        if self.trigger_mode == "FRE":
+            return self.armed_s
         return self.armed_s + max(MIN_AUTO_TRIGGER_TIMEOUT_S, self.window_s)
 
     # ------------------------------------------------------------------ hooks for the world
@@ -171,9 +174,9 @@ class SimulatedRTE1104(ScpiInstrument):
 
     def handle_time(self, now_s: float) -> None:
         """Trigger by itself when an AUTO acquisition has waited long enough."""
-        if self.state == "ARMED" and self.trigger_mode in ("AUTO", "FRE"):
-            if now_s >= self._auto_trigger_time_s():
-                self._trigger(self._auto_trigger_time_s(), "auto trigger")
+        auto = self.state == "ARMED" and self.trigger_mode in ("AUTO", "FRE")
+        if auto and now_s >= self._auto_trigger_time_s():
+            self._trigger(self._auto_trigger_time_s(), "auto trigger")
 
     def capture_due(self, now_s: float) -> bool:
         """True when a triggered acquisition's window has ended."""
@@ -221,7 +224,7 @@ class SimulatedRTE1104(ScpiInstrument):
                         + self.sample_interval_s() * np.arange(self.record_length))
         blocks = world.history_between(float(sample_times[0]), float(sample_times[-1]) + 1e-15)
         if blocks:
-            # Each sample holds its value until the next one starts (zero-order hold).
+            # A sample keeps its value until the next one starts (zero-order hold).
             starts = np.concatenate([block.times_s() for block in blocks])
             voltage = np.concatenate([block.voltage_v for block in blocks])
             amplifier = np.concatenate([block.amplifier_v for block in blocks])
@@ -229,8 +232,8 @@ class SimulatedRTE1104(ScpiInstrument):
             pt_voltage = voltage[index]
             amplifier_output = amplifier[index]
         else:
-            # NOTE: no samples cover the window (it lies before anything recorded): the
-            # present level stands in for it, with the noise-free current.
+            # NOTE: no samples cover the window, because it lies before anything recorded.
+            # The present level and its noise-free current are used in its place.
             level_v = world.present_voltage_v()
             current_a = world.device.conductance_s(level_v) * level_v if level_v else 0.0
             pt_voltage = np.full(sample_times.size, level_v)
@@ -379,7 +382,7 @@ class SimulatedRTE1104(ScpiInstrument):
                 raise ScpiError(-222, f"time scale {scale_s:g} s/div is too short for the sample rate")
         self.timebase_scale_s = scale_s
         self.sample_rate_hz = rate
-        self.record_length = max(RECORD_LENGTH_RANGE[0], int(round(rate * window_s)))
+        self.record_length = max(RECORD_LENGTH_RANGE[0], round(rate * window_s))
 
     def _set_horizontal_position(self, s, params) -> None:
         require_params(params, 1, "TIM:HOR:POS")
@@ -402,7 +405,7 @@ class SimulatedRTE1104(ScpiInstrument):
     def _set_sample_rate(self, s, params) -> None:
         require_params(params, 1, "ACQ:SRAT")
         rate = parse_number(params[0], "sample rate", *SAMPLE_RATE_RANGE_HZ)
-        length = int(round(rate * self.window_s))
+        length = round(rate * self.window_s)
         if not RECORD_LENGTH_RANGE[0] <= length <= RECORD_LENGTH_RANGE[1]:
             raise ScpiError(-222, f"sample rate {rate:g} Sa/s gives {length} samples over the "
                                   f"{self.window_s:g} s window")

@@ -1,12 +1,14 @@
 """A small SCPI parser and command table for the simulated SCPI instruments.
 
-Supported syntax (IEEE 488.2 / SCPI 1999): case-insensitive keywords in short or long
-form, numeric suffixes (``SOUR2``, ``TRIG1:LEV2``), optional nodes (``[SOURce#:]``,
-``[:VALue]``), ``;``-compound messages with the SCPI rule for relative headers (after
-``;`` a header without a leading ``:`` continues from the previous header's path),
-common commands (``*IDN?``, ``*RST``, ...), quoted strings, and definite-length
-(``#<n><length><bytes>``), indefinite-length (``#0...``) and R&S large
-(``#(<length>)<bytes>``) binary blocks as parameters.
+Supported syntax (IEEE 488.2 and SCPI 1999):
+
+* case-insensitive keywords in short or long form, numeric suffixes (``SOUR2``,
+  ``TRIG1:LEV2``) and optional nodes (``[SOURce#:]``, ``[:VALue]``);
+* ``;``-compound messages. After ``;`` a header without a leading ``:`` continues from
+  the path of the previous header, as SCPI specifies;
+* common commands (``*IDN?``, ``*RST``, ...), quoted strings, and binary blocks as
+  parameters: definite length (``#<n><length><bytes>``), indefinite length (``#0...``)
+  and the R&S large form (``#(<length>)<bytes>``).
 
 Errors never raise out of ``ScpiInstrument.execute``: they go into the instrument's
 error queue with the standard SCPI codes (``-113,"Undefined header"``,
@@ -20,8 +22,8 @@ import logging
 import math
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,13 @@ ERROR_MESSAGES: dict[int, str] = {
     -420: "Query UNTERMINATED",
 }
 
-# Unit suffixes accepted after numbers, as multipliers. In SCPI "M" is milli and "MA"
-# mega, except in MHZ and MOHM.
+# Unit suffixes accepted after numbers, as multipliers. In IEEE 488.2 suffixes "M" is milli
+# (MV, MS), except in MHZ and MOHM, where it is mega.
 _UNIT_MULTIPLIERS: dict[str, float] = {
     "": 1.0, "V": 1.0, "MV": 1e-3, "UV": 1e-6, "VPP": 1.0,
     "S": 1.0, "MS": 1e-3, "US": 1e-6, "NS": 1e-9, "PS": 1e-12,
     "HZ": 1.0, "KHZ": 1e3, "MHZ": 1e6, "GHZ": 1e9,
     "OHM": 1.0, "KOHM": 1e3, "MOHM": 1e6,
-    "A": 1.0, "MA": 1e-3, "UA": 1e-6, "NA": 1e-9,
     "DEG": 1.0, "PCT": 1.0, "SA/S": 1.0,
 }
 _KEYWORD = re.compile(r"([A-Za-z_]+)(\d*)")
@@ -298,7 +299,7 @@ def parse_number(
 def parse_integer(token, what: str, minimum: int, maximum: int, default: int | None = None) -> int:
     """Parse an integer parameter (rounding a decimal value, as SCPI instruments do)."""
     value = parse_number(token, what, minimum, maximum, default)
-    return int(round(value))
+    return round(value)
 
 
 def parse_bool(token, what: str) -> bool:
@@ -356,8 +357,8 @@ class ScpiInstrument:
     """Base of a simulated SCPI instrument: command table, error queue, common commands.
 
     Subclasses register their commands with ``add`` and override ``reset``,
-    ``fire_trigger`` and ``operation_complete``. ``error_format`` formats a queue entry
-    (the 33500B writes ``+0,"No error"``, the RTE1104 ``0,"No error"``).
+    ``fire_trigger`` and ``operation_complete``. ``signed_error_codes`` selects how a
+    queue entry is written: ``+0,"No error"`` (33500B) or ``0,"No error"`` (RTE1104).
     """
 
     QUEUE_SIZE = 20
@@ -426,8 +427,8 @@ class ScpiInstrument:
 
         A reply is text, or bytes for a binary block.
 
-        Raises QueryTimeout when a query cannot be answered (the caller's read then
-        times out); every other problem goes into the error queue.
+        Raises QueryTimeout when a query gets no reply, so the caller's read times out.
+        Every other problem goes into the error queue.
         """
         try:
             commands = self._split(message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -14,8 +14,8 @@ class VirtualClock:
 
     Time starts at ``start_s`` and changes only through ``sleep`` and through the simulated
     instruments, which move it forward when an acquisition, a sweep or a burst takes time.
-    ``sleep`` hands the wait to the simulated world (set with ``bind``) so that the device
-    relaxes at the voltage applied meanwhile; the world then moves the clock with
+    ``sleep`` hands the wait to the simulated world (set with ``bind``), so the device
+    relaxes at the voltage applied meanwhile. The world moves the clock with
     ``advance_to``.
     """
 

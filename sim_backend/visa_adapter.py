@@ -62,7 +62,7 @@ class SimulatedAdapter(Adapter):
         """VISA timeout of the connection, in seconds."""
         return float(self.connection.timeout) / 1000.0
 
-    # -- the four transfer methods PyMeasure asks an adapter for
+    # -- the four transfer methods that a PyMeasure adapter implements
 
     def _write(self, command: str, **kwargs) -> None:
         self._write_bytes(command.encode("ascii") + TERMINATOR)

@@ -27,10 +27,10 @@ SAMPLES_PER_PERIOD = 64
 class Waveform:
     """One generator channel's waveform in open-circuit (EMF) volts.
 
-    ``width_s``, ``lead_s`` and ``trail_s`` are the pulse width at 50 % and the 10-90 %
-    edge times; ``duty`` the square-wave duty cycle (fraction); ``symmetry`` the fraction
-    of a ramp period spent rising; ``arb`` the arbitrary waveform normalised to [-1, 1]
-    with ``sample_rate_hz``.
+    ``width_s`` is the pulse width at 50 %, and ``lead_s`` and ``trail_s`` are the edge
+    times. ``duty`` is the square-wave duty cycle and ``symmetry`` the part of a ramp
+    period spent rising, both as fractions. ``arb`` holds the arbitrary waveform
+    normalised to [-1, 1], played at ``sample_rate_hz``.
     """
 
     function: str
@@ -88,7 +88,7 @@ class Waveform:
             return self.offset_v
         shift = self._phase_shift_s()
         if self.function == "ARB":
-            index = int(math.floor(shift * self.sample_rate_hz)) % self.arb.size
+            index = math.floor(shift * self.sample_rate_hz) % self.arb.size
             return self.offset_v + self._scale_v * float(self.arb[index])
         if self.function == "SIN":
             return self.offset_v + self._scale_v * math.sin(math.radians(self.phase_deg))

@@ -1,9 +1,9 @@
 """The simulated bench's physical world: wiring, virtual time and the device under test.
 
-Wiring (as in the published setup): SMU and generator channel 1 both drive the Pt
+Wiring, as in the published setup: SMU and generator channel 1 both drive the Pt
 electrode, so the device voltage is the SMU output (while enabled) plus the generator's
-open-circuit output (while on); the device current flows from Ti into the current
-amplifier, whose output goes to scope channel 1; scope channel 2 monitors the Pt voltage.
+open-circuit output (while on). The device current flows from Ti into the current
+amplifier, whose output goes to scope channel 1. Scope channel 2 monitors the Pt voltage.
 
 Time engine. Time advances only through ``advance_to`` (called by ``VirtualClock.sleep``,
 SMU acquisitions, generator bursts and scope waits). The interval up to the target time is
@@ -22,10 +22,11 @@ Realised samples are kept as ``Block`` objects for as long as a recorder needs t
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -69,8 +70,11 @@ class Block:
 
 @dataclass(frozen=True)
 class Segment:
-    """What a source outputs from a given time until ``until_s``: a constant level, or a
-    waveform computed by ``sampler(t0_s, count, dt_s)`` (interval means, absolute times)."""
+    """Output of a source from a given time until ``until_s``.
+
+    The output is a constant ``level_v``, or a waveform that ``sampler(t0_s, count, dt_s)``
+    returns as interval means for absolute start times ``t0_s + k * dt_s``.
+    """
 
     until_s: float
     level_v: float = 0.0
@@ -277,7 +281,7 @@ class SimulatedWorld:
                 if start_s < edge < end_s:
                     cuts.add(edge)
         edges = sorted(cuts)
-        for left_s, right_s in zip(edges[:-1], edges[1:]):
+        for left_s, right_s in itertools.pairwise(edges):
             middle_s = 0.5 * (left_s + right_s)
             dt_s = min(
                 (interest.dt_s for interest in interests
@@ -292,8 +296,11 @@ class SimulatedWorld:
             self._queue_samples(left_s, (right_s - left_s) / count, np.full(count, voltage_v))
 
     def _queue_samples(self, start_s: float, dt_s: float, voltage: np.ndarray) -> None:
-        """Queue constant-piece samples; contiguous ones with the same interval share one
-        ``apply`` call (an SMU sweep of many points costs one call, not one per point)."""
+        """Queue the samples of a constant piece for the device.
+
+        Contiguous samples with the same interval share one ``apply`` call, so an SMU
+        sweep of many points costs one call instead of one per point.
+        """
         pending = self._pending_samples
         if pending:
             last_start_s, last_dt_s, parts, count = pending[-1]

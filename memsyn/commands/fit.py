@@ -22,9 +22,9 @@ def register(subparsers) -> None:
         help="fit results files into a device parameter file (JSON), or check such a file",
         description=(
             "Fit the results files of one measurement campaign (short-term and bias-decay runs "
-            "required, long-term-levels used when present) into the device parameter file that "
-            "'memsyn pong' and 'memsyn energy' read. With --check, validate an existing device "
-            "file and print a summary instead."
+            "required, long-term-levels and set runs used when present) into the device "
+            "parameter file that 'memsyn pong' and 'memsyn energy' read. With --check, validate "
+            "an existing device file and print a summary instead."
         ),
     )
     parser.add_argument(

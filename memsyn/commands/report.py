@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memsyn.report import build_report
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -25,6 +23,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from memsyn.report import build_report
+
     index = build_report(args.run_dir, args.out)
     print(f"report: {index}")
     return 0

@@ -127,6 +127,8 @@ def _figure_parameters(key: str, results: dict | None) -> dict:
     try:
         if key == "synapse-trace":
             section = results["memristor"]["max_update_synapse"]
+            if not section:
+                return {"note": "no synapse received an update in this game"}
             return {name: _quantity_text(value) if isinstance(value, dict) else value
                     for name, value in section.items() if not isinstance(value, list)}
         if key == "energy-histograms":

@@ -10,7 +10,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import pynvml
 import pytest
 
 from stpn.gpu_energy_model import load_gpu_energy
@@ -234,20 +233,28 @@ def fake_torch(available=True, devices=1, uuid="0a1b2c3d-0000-1111-2222-33334444
     )
 
 
-def fake_nvml(gpu=None, count=1, energy_supported=True, uuid="GPU-0a1b2c3d-0000-1111-2222-333344445555",
-              init_error=None):
+class FakeNVMLError(Exception):
+    """Stands in for pynvml.NVMLError, so these tests run without nvidia-ml-py."""
+
+
+class FakeNVMLNotSupported(FakeNVMLError):
+    pass
+
+
+def fake_nvml(gpu=None, count=1, energy_supported=True,
+              uuid="GPU-0a1b2c3d-0000-1111-2222-333344445555", init_error=None):
     def init():
         if init_error is not None:
-            raise pynvml.NVMLError(init_error)
+            raise FakeNVMLError(init_error)
 
     def total_energy(handle):
         if not energy_supported:
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+            raise FakeNVMLNotSupported("Not Supported")
         return int(gpu.read_energy_j() * 1000) if gpu else 0
 
     return SimpleNamespace(
-        NVMLError=pynvml.NVMLError,
-        NVMLError_NotSupported=pynvml.NVMLError_NotSupported,
+        NVMLError=FakeNVMLError,
+        NVMLError_NotSupported=FakeNVMLNotSupported,
         nvmlInit=init,
         nvmlShutdown=lambda: None,
         nvmlDeviceGetCount=lambda: count,
@@ -289,7 +296,8 @@ def test_main_without_cuda_torch(tmp_path, capsys):
 
 def test_main_without_nvml_library(tmp_path, capsys):
     # The real pynvml on a machine without the NVIDIA driver library.
-    if pynvml_library_present():
+    pynvml = pytest.importorskip("pynvml")
+    if pynvml_library_present(pynvml):
         pytest.skip("this machine has the NVML library")
     status = run_main(tmp_path, torch=fake_torch(), nvml=pynvml)
     assert status == 1
@@ -297,7 +305,7 @@ def test_main_without_nvml_library(tmp_path, capsys):
 
 
 def test_main_nvml_driver_not_loaded(tmp_path, capsys):
-    nvml = fake_nvml(init_error=pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
+    nvml = fake_nvml(init_error="Driver Not Loaded")
     assert run_main(tmp_path, torch=fake_torch(), nvml=nvml) == 1
     assert "NVML could not be initialised (Driver Not Loaded)" in capsys.readouterr().err
 
@@ -352,7 +360,7 @@ def test_main_with_installed_torch(tmp_path, capsys):
     assert "cannot run on a GPU" in capsys.readouterr().err
 
 
-def pynvml_library_present() -> bool:
+def pynvml_library_present(pynvml) -> bool:
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError:

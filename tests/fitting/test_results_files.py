@@ -149,6 +149,15 @@ def test_campaign_aborted_run_flagged(tmp_path, short_term):
         find_campaign_files(tmp_path, FitWarnings())
 
 
+def test_campaign_without_status_flagged(tmp_path, short_term):
+    write_results_file(tmp_path / "a.csv", short_term, "short-term", status=None)
+    with pytest.raises(FitQualityError, match="records no run status"):
+        find_campaign_files(tmp_path, FitWarnings())
+    warnings = FitWarnings(continue_on_warning=True)
+    assert find_campaign_files(tmp_path, warnings)["short-term"].status is None
+    assert len(warnings.entries) == 1
+
+
 def test_campaign_directory_errors(tmp_path):
     with pytest.raises(ResultsFileError, match="does not exist"):
         find_campaign_files(tmp_path / "missing", FitWarnings())

@@ -132,3 +132,10 @@ def test_identify_turns_no_output_on():
     assert bench.smu.output_enabled is False
     assert bench.generator.ch_1.output is False
     assert bench.world.max_device_voltage_v == 0.0
+
+
+def test_command_lists_every_protocol():
+    from memsyn.commands.measure import PROTOCOL_NAMES
+    from protocols import PROTOCOLS
+
+    assert PROTOCOL_NAMES == tuple(PROTOCOLS)

@@ -111,7 +111,7 @@ def test_auto_mode_completes_on_dc(bench):
     scope_window(bench, mode="AUTO")
     bench.scope.single_acquisition(1.0)
     assert bench.clock.now() == pytest.approx(900e-6)
-    time_s, amplifier_v = bench.scope.read_waveform(1)
+    _, amplifier_v = bench.scope.read_waveform(1)
     current_a = bench.amplifier.current_a(amplifier_v)
     assert current_a.mean() / 0.6 == pytest.approx(bench.world.device.conductance_s(0.6), rel=0.01)
 
@@ -269,3 +269,11 @@ def test_scope_noise_is_seeded():
         bench.scope.single_acquisition(1.0)
         records.append(bench.scope.read_waveform(1)[1])
     np.testing.assert_array_equal(records[0], records[1])
+
+
+def test_free_run_triggers_when_time_passes(bench):
+    scope_window(bench, mode="FRE")
+    bench.clock.sleep(0.5)
+    bench.scope.arm()
+    bench.clock.sleep(0.01)
+    assert bench.world.scope.record.trigger_time_s == pytest.approx(0.5)
