@@ -2,11 +2,11 @@
 
 Two workloads:
 
-* ``synthetic`` (default): about one hour of bench time driven through the real drivers:
-  a SET train of 100 pulses of 4 V, 500 us with a 240 s settle, 30 I-V cycles from -2 V to
-  +2 V on the SMU, and 5 repeats x 13 biases of a bias-decay curve (a captured 3.5 V,
-  500 us pulse, then scope reads on a log time axis out to 40 s with the bias held in
-  between).
+* ``synthetic`` (default): about one hour of bench time driven through the real drivers.
+  It runs a SET train of 100 pulses of 4 V, 500 us with a 240 s settle, and 30 I-V cycles
+  from -2 V to +2 V on the SMU. Then come 5 repeats x 13 biases of a bias-decay curve: a
+  captured 3.5 V, 500 us pulse, then scope reads on a log time axis out to 40 s with the
+  bias held in between.
 * ``--campaign FILE``: a protocol campaign file run with ``protocols.campaign`` on the
   simulated bench (for example ``campaigns/published.toml``).
 
@@ -196,9 +196,44 @@ def format_row(result: dict) -> str:
 
 
 def record_result(result: dict, command: str) -> None:
-    """Replace this benchmark's row for the same workload in docs/benchmarks.md (re-read first)."""
+    """Replace this benchmark's row for the same workload in docs/benchmarks.md.
+
+    The file is read right before it is written, and only this benchmark's section changes.
+    """
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
+    text, rows, notes = _take_section(text)
+
+    rows[result["workload"]] = format_row(result)
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    invocation = f".venv/bin/python {command}"
+    notes = [note for note in notes if not note.startswith(f"- `{invocation}`")]
+    notes.append(f"- `{invocation}`: {machine}, load average {load:.1f} at the end of the run.")
+
+    section = _render_section(rows, notes)
+    path.write_text(text.rstrip("\n") + "\n\n" + section)
+
+
+def _take_section(text: str) -> tuple[str, dict[str, str], list[str]]:
+    """Remove this benchmark's section from ``text``; return the rest, its rows and notes."""
+    start = text.find(SECTION_TITLE)
+    if start < 0:
+        return text, {}, []
+    end = text.find("\n## ", start + len(SECTION_TITLE))
+    end = len(text) if end < 0 else end + 1
+    rows: dict[str, str] = {}
+    notes: list[str] = []
+    for line in text[start:end].splitlines():
+        match = re.match(r"\| (synthetic hour|campaign \S+) \|", line)
+        if match:
+            rows[match.group(1)] = line
+        elif line.startswith("- `.venv/bin/python benchmarks/sim_speed.py"):
+            notes.append(line)
+    return text[:start] + text[end:], rows, notes
+
+
+def _render_section(rows: dict[str, str], notes: list[str]) -> str:
     header = (
         f"{SECTION_TITLE}\n\n"
         "Virtual bench time that the simulated bench (real drivers, simulated instruments and\n"
@@ -211,33 +246,8 @@ def record_result(result: dict, command: str) -> None:
         "| workload | virtual time | wall time | CPU time | speed-up (wall) | speed-up (CPU) "
         "| CPU s per bench hour |\n|---|---|---|---|---|---|---|\n"
     )
-    start = text.find(SECTION_TITLE)
-    rows: dict[str, str] = {}
-    notes = ""
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION_TITLE))
-        end = len(text) if end < 0 else end + 1
-        section = text[start:end]
-        for line in section.splitlines():
-            match = re.match(r"\| (synthetic hour|campaign \S+) \|", line)
-            if match:
-                rows[match.group(1)] = line
-        notes_start = section.find("\nCommands")
-        if notes_start < 0:
-            notes_start = section.find("Commands")
-        notes = section[notes_start:].rstrip("\n") if notes_start >= 0 else ""
-        text = text[:start] + text[end:]
-    rows[result["workload"]] = format_row(result)
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    note = f"- `.venv/bin/python {command}`: {machine}, load average {load:.1f} at the end of the run."
-    notes_lines = [line for line in notes.splitlines()
-                   if line.startswith("- `") and not line.startswith(f"- `.venv/bin/python {command}`")
-                   and not line.startswith(f"- `{command}`")]
-    lines = ["", "Commands (from the repository root) and machines of the rows above:", ""]
-    section = header + "\n".join(rows.values()) + "\n" + "\n".join(lines + notes_lines + [note]) + "\n"
-    text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    footer = "\nCommands (from the repository root) and machines of the rows above:\n\n"
+    return header + "\n".join(rows.values()) + "\n" + footer + "\n".join(notes) + "\n"
 
 
 def main(argv=None) -> int:

@@ -165,7 +165,12 @@ def tabulate_responses(
 def df_step_from_spread(
     cells: list[ResponseCell], grid_s: float = DF_STEP_GRID_S
 ) -> tuple[float, float]:
-    """Return ``(df_step_s, largest_std_s)``: the largest dF spread rounded up to ``grid_s``."""
+    """Return ``(df_step_s, largest_std_s)``: the largest dF spread rounded up to ``grid_s``.
+
+    NOTE: with 5 repeats per cell the largest standard deviation is a noisy estimate, so a
+    device whose true spread lies near a grid step gives either step from run to run. The
+    simulated device spreads by about 0.6 nS at its largest dF and gives 2 nS in some runs.
+    """
     spreads = [cell.df_std_s for cell in cells if cell.df_std_s is not None]
     if not spreads:
         raise ValueError("no table cell has two or more repeats, so the dF spread is unknown")

@@ -7,10 +7,12 @@ the simulated amplifier. So the gain in a bench file reaches the simulation only
 the driver, as it reaches the real amplifier.
 
 Signal path: ``output = -gain * I`` (the DHPCA-100 inverts), through a first-order
-low-pass at the bandwidth of the present setting (the driver's table, capped by the
-bandwidth limit filter), then white output noise and clipping at the output swing, both
-added when the scope samples the output. AC coupling is not simulated (the device reads
-need DC coupling).
+low-pass at the bandwidth of the present setting. That bandwidth comes from the driver's
+table, capped by the bandwidth limit filter. White output noise and clipping at the
+output swing are added when the scope samples the output.
+
+NOTE: the coupling setting is accepted but AC coupling is not simulated: the output is
+always DC coupled, which the device reads need anyway.
 """
 
 from __future__ import annotations
@@ -94,9 +96,10 @@ class SimulatedDHPCA100:
 def first_order_lowpass(target: np.ndarray, decay: float, start: float) -> np.ndarray:
     """Return ``y[n] = decay * y[n - 1] + (1 - decay) * target[n]`` with ``y[-1] = start``.
 
-    Vectorised in chunks: within a chunk ``y[n] = decay**n * (y0 + (1 - decay) *
-    sum_k decay**-k * target[k])``, with chunks short enough that ``decay**-n`` stays
-    below 1e150.
+    A fast decay uses the truncated impulse response ``(1 - decay) * decay**k`` (cut where
+    it falls below 1e-16). A slow one runs in chunks, within which
+    ``y[n] = decay**n * (y0 + (1 - decay) * sum_k decay**-k * target[k])``, with chunks
+    short enough that ``decay**-n`` stays below 1e150.
     """
     target = np.asarray(target, dtype=float)
     output = np.empty_like(target)
@@ -104,6 +107,13 @@ def first_order_lowpass(target: np.ndarray, decay: float, start: float) -> np.nd
         return output
     if decay <= 0.0:
         output[:] = target
+        return output
+    taps = math.ceil(36.8 / -math.log(decay))
+    if taps <= 64:
+        powers = decay ** np.arange(taps)
+        output[:] = np.convolve(target, (1.0 - decay) * powers)[:target.size]
+        head = min(taps, target.size)
+        output[:head] += decay * powers[:head] * start
         return output
     chunk = max(1, min(target.size, int(345.0 / -math.log(decay))))
     powers = decay ** np.arange(1, chunk + 1)

@@ -303,6 +303,7 @@ class Simulated33500B(ScpiInstrument):
             lambda s, p: _num(self._ch(s).square_duty_pct))
         add("[SOURce#:]FUNCtion:RAMP:SYMMetry", self._set_symmetry,
             lambda s, p: _num(self._ch(s).ramp_symmetry_pct))
+
         add("[SOURce#:]VOLTage[:LEVel][:IMMediate][:AMPLitude]", self._set_amplitude, self._get_amplitude)
         add("[SOURce#:]FUNCtion:ARBitrary:PTPeak", self._set_amplitude, self._get_amplitude)
         add("[SOURce#:]VOLTage[:LEVel][:IMMediate]:OFFSet", self._set_offset, self._get_offset)
@@ -310,11 +311,13 @@ class Simulated33500B(ScpiInstrument):
         add("[SOURce#:]VOLTage[:LEVel][:IMMediate]:LOW", self._set_level("low"), self._get_level("low"))
         add("[SOURce#:]VOLTage:UNIT", self._set_unit, lambda s, p: "VPP")
         add("[SOURce#:]PHASe[:ADJust]", self._set_phase, lambda s, p: _num(self._ch(s).phase_deg))
+
         add("OUTPut#[:STATe]", self._set_output, lambda s, p: _bool(self._ch(s, "OUTP").output_on))
         add("OUTPut#:LOAD", self._set_load, self._get_load)
         add("OUTPut#:POLarity", self._set_polarity,
             lambda s, p: "INV" if self._ch(s, "OUTP").inverted else "NORM")
         add("OUTPut:SYNC[:STATe]", lambda s, p: parse_bool(_one(p, "OUTP:SYNC"), "sync state"), lambda s, p: "1")
+
         add("[SOURce#:]BURSt:STATe", self._set_burst_state, lambda s, p: _bool(self._ch(s).burst_on))
         add("[SOURce#:]BURSt:MODE", self._set_burst_mode, lambda s, p: self._ch(s).burst_mode)
         add("[SOURce#:]BURSt:NCYCles", self._set_burst_cycles, self._get_burst_cycles)
@@ -326,6 +329,7 @@ class Simulated33500B(ScpiInstrument):
         add("TRIGger#:SLOPe", self._set_trigger_slope, lambda s, p: self._ch(s, "TRIG").trigger_slope)
         add("TRIGger#:TIMer", self._set_trigger_timer, lambda s, p: _num(self._ch(s, "TRIG").trigger_timer_s))
         add("TRIGger#[:IMMediate]", self._trigger_now)
+
         add("FORMat:BORDer", self._set_byte_order, lambda s, p: self.byte_order)
         add("[SOURce#:]DATA:ARBitrary:DAC", self._set_arb_dac)
         add("[SOURce#:]DATA:ARBitrary", self._set_arb_float)
@@ -336,6 +340,7 @@ class Simulated33500B(ScpiInstrument):
         add("[SOURce#:]FUNCtion:ARBitrary:SRATe", self._set_arb_rate, lambda s, p: _num(self._ch(s).arb_sample_rate_hz))
         add("[SOURce#:]FUNCtion:ARBitrary:FILTer", self._set_arb_filter, lambda s, p: self._ch(s).arb_filter)
         add("[SOURce#:]FUNCtion:ARBitrary:ADVance", self._set_arb_advance, lambda s, p: self._ch(s).arb_advance)
+
         add("SYSTem:BEEPer[:IMMediate]", lambda s, p: None)
         add("DISPlay:TEXT", lambda s, p: None)
         add("DISPlay:TEXT:CLEar", lambda s, p: None)

@@ -319,6 +319,7 @@ class SimulatedRTE1104(ScpiInstrument):
             self._channel_getter(lambda c: c.coupling))
         add("CHANnel#[:WAVeform#]:DATA:HEADer", getter=self._get_header)
         add("CHANnel#[:WAVeform#]:DATA[:VALues]", getter=self._get_data)
+
         add("TIMebase:SCALe", self._set_timebase_scale, lambda s, p: _num(self.timebase_scale_s))
         add("TIMebase:RANGe", self._set_timebase_range, lambda s, p: _num(self.window_s))
         add("TIMebase:HORizontal:POSition", self._set_horizontal_position,
@@ -328,16 +329,19 @@ class SimulatedRTE1104(ScpiInstrument):
         add("ACQuire:SRATe[:VALue]", self._set_sample_rate, lambda s, p: _num(self.sample_rate_hz))
         add("ACQuire:RESolution", getter=lambda s, p: _num(self.sample_interval_s()))
         add("ACQuire:CURRent", getter=lambda s, p: str(self.acquisitions_completed))
+
         add("TRIGger#:SOURce", self._set_trigger_source, lambda s, p: self.trigger_source)
         add("TRIGger#:LEVel#[:VALue]", self._set_trigger_level, self._get_trigger_level)
         add("TRIGger#:EDGE:SLOPe", self._set_trigger_slope, lambda s, p: self.trigger_slope)
         add("TRIGger#:MODE", self._set_trigger_mode, lambda s, p: self.trigger_mode)
         add("TRIGger#:TYPE", self._set_trigger_type, lambda s, p: "EDGE")
+
         add("SINGle", self._arm)
         add("RUNSingle", self._arm)
         add("RUN", self._arm)  # NOTE: continuous acquisition is not simulated; RUN arms once
         add("RUNContinous", self._arm)
         add("STOP", self._stop)
+
         add("FORMat[:DATA]", self._set_format, self._get_format)
         add("FORMat:BORDer", self._set_byte_order, lambda s, p: self.byte_order)
         add("EXPort:WAVeform:INCXvalues", self._set_export_x, lambda s, p: "1" if self.export_increment_x else "0")

@@ -10,9 +10,10 @@ Supported syntax (IEEE 488.2 and SCPI 1999):
   parameters: definite length (``#<n><length><bytes>``), indefinite length (``#0...``)
   and the R&S large form (``#(<length>)<bytes>``).
 
-Errors never raise out of ``ScpiInstrument.execute``: they go into the instrument's
-error queue with the standard SCPI codes (``-113,"Undefined header"``,
-``-222,"Data out of range"``, ...), as on a real instrument.
+Command errors do not raise out of ``ScpiInstrument.execute``. They go into the
+instrument's error queue with the standard SCPI codes (``-113,"Undefined header"``,
+``-222,"Data out of range"``, ...), as on a real instrument. The one exception is
+``QueryTimeout``, for a query that gets no reply.
 """
 
 from __future__ import annotations

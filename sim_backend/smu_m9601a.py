@@ -275,6 +275,8 @@ class SimulatedM9601ASession:
             windows_start = acquisition.start_s + offsets_s
             current = _mean_current(self.world, windows_start, windows_start + acquisition.aperture_s)
             voltage = acquisition.levels_v.copy()
+            # NOTE: compliance only limits the readings. The device still got the programmed
+            # voltage, so a device that hits compliance is driven harder than on a real SMU.
             limit = acquisition.current_limit_a
             over = np.abs(current) > limit
             if over.any():

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as functional
 from torch import nn
 
 from stpn.layer_lstm import LSTMBaseline
@@ -61,10 +62,13 @@ def default_hidden_size(layer: str) -> int:
 
 
 class ConvEncoder(nn.Sequential):
-    """Two convolutions that turn a (B, 1, 84, 84) uint8 frame into (B, 2592) features.
+    """Two convolutions that turn (B, 1, 84, 84) uint8 frames into (B, 2592) features.
 
     Conv(1 -> 16, kernel 8, stride 4) + ReLU, Conv(16 -> 32, kernel 4, stride 2) + ReLU,
-    flatten. Pixels are scaled to [0, 1] first.
+    flatten; pixels are scaled to [0, 1] first. The first convolution is evaluated as an
+    equivalent kernel-2, stride-1 convolution over the frame rearranged into 16 channels
+    of 4 x 4 pixel blocks (space to depth): same result up to float rounding, several
+    times faster in the backward pass on CPU than the strided single-channel form.
     """
 
     def __init__(self) -> None:
@@ -74,8 +78,29 @@ class ConvEncoder(nn.Sequential):
             nn.Flatten(),
         )
 
+    @property
+    def conv1(self) -> nn.Conv2d:
+        return self[0]
+
+    @property
+    def conv2(self) -> nn.Conv2d:
+        return self[2]
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return super().forward(frames.float() / 255.0)
+        batch, _, height, width = frames.shape
+        if (height, width) != (FRAME_SIZE, FRAME_SIZE):
+            raise ValueError(f"expected frames of {FRAME_SIZE} x {FRAME_SIZE} pixels, got "
+                             f"{height} x {width}")
+        blocks = FRAME_SIZE // 4
+        pixels = frames.float() / 255.0
+        # (B, 1, 84, 84) -> (B, 16, 21, 21): channel dy * 4 + dx holds pixel (4i + dy, 4j + dx).
+        stacked = (pixels.view(batch, blocks, 4, blocks, 4).permute(0, 2, 4, 1, 3)
+                   .reshape(batch, 16, blocks, blocks))
+        # Weight w[o, 0, 4 ky + dy, 4 kx + dx] becomes w'[o, dy * 4 + dx, ky, kx].
+        weight = (self.conv1.weight.view(16, 2, 4, 2, 4).permute(0, 2, 4, 1, 3)
+                  .reshape(16, 16, 2, 2))
+        hidden = functional.relu(functional.conv2d(stacked, weight, self.conv1.bias))
+        return functional.relu(self.conv2(hidden)).flatten(1)
 
 
 class PongAgent(nn.Module):
@@ -103,10 +128,9 @@ class PongAgent(nn.Module):
         self._initialise_heads()
 
     def _initialise_heads(self) -> None:
-        for module in self.encoder:
-            if isinstance(module, nn.Conv2d):
-                nn.init.orthogonal_(module.weight, gain=math.sqrt(2.0))
-                nn.init.zeros_(module.bias)
+        for conv in (self.encoder.conv1, self.encoder.conv2):
+            nn.init.orthogonal_(conv.weight, gain=math.sqrt(2.0))
+            nn.init.zeros_(conv.bias)
         nn.init.orthogonal_(self.actor.weight, gain=0.01)
         nn.init.zeros_(self.actor.bias)
         nn.init.orthogonal_(self.critic.weight, gain=1.0)

@@ -122,6 +122,17 @@ def play_games(checkpoint_or_untrained: str | Path | None, device_file: str | Pa
     if games < 1:
         raise ValueError(f"expected games >= 1, got {games}")
     loaded = _load_agent(checkpoint_or_untrained, device_file, seed, frame_skip)
+    threads = torch.get_num_threads()
+    # One frame at a time is too little work to share between threads.
+    torch.set_num_threads(1)
+    try:
+        return _play_sequentially(loaded, games, trace_path, seed, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _play_sequentially(loaded: _LoadedAgent, games: int, trace_path, seed: int,
+                       progress: bool) -> PlaySummary:
     agent = loaded.agent.eval()
     core = agent.core
     if trace_path is not None and core.kind == "stpn":
@@ -136,9 +147,10 @@ def play_games(checkpoint_or_untrained: str | Path | None, device_file: str | Pa
     tracker = EpisodeTracker(1)
     recorder = TraceRecorder(agent, loaded.frame_skip, loaded.device_sha256) \
         if trace_path is not None else None
-    df_buffer = None
+    df_buffer = counts = None
     if core.kind == "mstpn":
         df_buffer = torch.zeros(1, core.hidden_size, core.n_pre)
+        counts = torch.zeros(core.hidden_size, dtype=torch.int32)
 
     returns, lengths = [], []
     episode_start = torch.ones(1, dtype=torch.bool)
@@ -149,11 +161,13 @@ def play_games(checkpoint_or_untrained: str | Path | None, device_file: str | Pa
                 recorder.start_game()
             x = agent.encoder(observations)
             if df_buffer is not None:
-                h = core.step(x, state, episode_start=episode_start, df_out=df_buffer)
+                h = core.step(x, state, episode_start=episode_start, df_out=df_buffer,
+                              counts=counts)
             else:
                 h = core.step(x, state, episode_start=episode_start)
             if recorder is not None:
-                recorder.record_step(state, df_buffer)
+                recorder.record_step(state, df_buffer,
+                                     None if counts is None else int(counts.sum()))
             logits, _ = agent.heads(h)
             action = torch.multinomial(functional.softmax(logits, dim=-1), 1,
                                        generator=sampler).squeeze(-1)

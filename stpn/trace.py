@@ -3,7 +3,9 @@
 The format is described in docs/trace-format.md. Per step t the m-STPN applies
 F_t = lam * F_(t-1) + dF_t (F = 0 at each game start) and G_t = W + F_t; the trace keeps
 W, lam, every non-zero dF_t and the sums of G_t and abs(G_t), from which the energy
-estimate replays the synapses and checks its replay.
+estimate replays the synapses and checks its replay. The sums are accumulated in
+float64: sum(G) as sum(W) + sum(F), sum(abs(G)) over W + F formed in float32, as the
+network computes it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ class TraceRecorder:
             # The LSTM has no plastic synapses; its trace only carries returns and steps.
             self.w = torch.zeros(0, 0)
             self.lam = torch.zeros(0, 0)
-        self._w64 = self.w.double()
+        self._w_sum = float(self.w.sum(dtype=torch.float64))
+        self._w_abs_sum = float(self.w.abs().sum(dtype=torch.float64))
+        self._state_is_zero = True
         self.steps = 0
         self.episode_starts: list[int] = []
         self._update_steps: list[np.ndarray] = []
@@ -51,9 +55,21 @@ class TraceRecorder:
     def start_game(self) -> None:
         self.episode_starts.append(self.steps)
 
-    def record_step(self, state, df: torch.Tensor | None) -> None:
-        """Store the step just taken: df (1, N, M) the applied updates, state its result."""
-        if self.layer == "mstpn":
+    def record_step(self, state, df: torch.Tensor | None, updates: int | None = None) -> None:
+        """Store the step just taken: df (1, N, M) the applied updates, state its result.
+
+        updates: the number of non-zero entries of df when the caller knows it (the
+        kernel counts them), which lets steps without updates skip the search.
+        """
+        if self.layer != "mstpn":
+            self._g_sum.append(0.0)
+            self._g_abs_sum.append(0.0)
+            self.steps += 1
+            return
+
+        if self.episode_starts and self.episode_starts[-1] == self.steps:
+            self._state_is_zero = True
+        if updates is None or updates > 0:
             flat = df.reshape(-1)
             index = torch.nonzero(flat).squeeze(1)
             if index.numel():
@@ -61,12 +77,16 @@ class TraceRecorder:
                 self._update_index.append(index.numpy().astype(np.int64))
                 self._update_df.append(flat[index].numpy().astype(np.float32))
                 self.update_count += index.numel()
-            conductance = self._w64 + state.tensors[1][0].double()
-            self._g_sum.append(float(conductance.sum()))
-            self._g_abs_sum.append(float(conductance.abs().sum()))
+                self._state_is_zero = False
+
+        if self._state_is_zero:
+            # F = 0 since the game started, so G = W: the sums are those of W.
+            self._g_sum.append(self._w_sum)
+            self._g_abs_sum.append(self._w_abs_sum)
         else:
-            self._g_sum.append(0.0)
-            self._g_abs_sum.append(0.0)
+            f = state.tensors[1][0]
+            self._g_sum.append(self._w_sum + float(f.sum(dtype=torch.float64)))
+            self._g_abs_sum.append(float((self.w + f).abs().sum(dtype=torch.float64)))
         self.steps += 1
 
     def write(self, path: Path, game_returns: list[float]) -> Path:

@@ -8,7 +8,7 @@ from sim_bench_helpers import make_bench, pulse_burst, scope_window, smu_bias
 
 from instruments.errors import InstrumentTimeout
 from instruments.femto_dhpca100 import BANDWIDTH_HZ, GAINS_V_PER_A, encode_control_bits
-from sim_backend.amplifier_dhpca100 import SimulatedDHPCA100
+from sim_backend.amplifier_dhpca100 import SimulatedDHPCA100, first_order_lowpass
 
 
 @pytest.mark.parametrize("mode", ["low_noise", "high_speed"])
@@ -83,3 +83,14 @@ def test_control_line_timeout_reaches_driver(bench):
     with pytest.raises(InstrumentTimeout):
         bench.amplifier.gain_v_per_a = 1e5
     assert bench.amplifier.gain_v_per_a == 1e6  # the driver keeps its last good setting
+
+
+@pytest.mark.parametrize("decay", [0.99999, 0.9, 0.5, 1e-3, 1e-10])
+def test_lowpass_matches_reference_loop(decay):
+    target = np.random.default_rng(4).standard_normal(3000)
+    expected = np.empty_like(target)
+    previous = 0.25
+    for index, value in enumerate(target):
+        previous = decay * previous + (1.0 - decay) * value
+        expected[index] = previous
+    np.testing.assert_allclose(first_order_lowpass(target, decay, 0.25), expected, rtol=0, atol=1e-12)
