@@ -32,7 +32,7 @@ DRIVERS = {
 AMPLIFIER_CONTROLS = ("manual", "luci10", "simulated")
 GENERATOR_LOADS = ("INF", "50")
 
-# What the hardware of the published setup can apply at all. The 33500B drives at most
+# Limits of the hardware of the published setup. The 33500B drives at most
 # +-10 V into a high-impedance load, which also bounds the sum of the two sources that a
 # protocol may plan. NOTE: the M9601A's own current ceiling is taken as 0.1 A here; check
 # the M9601A data sheet for the range fitted to your unit.
@@ -55,7 +55,7 @@ _SIM_KEYS = {"seed"}
 
 
 class BenchConfigError(UsageError):
-    """A bench file is missing, malformed or asks for something the bench cannot do."""
+    """A bench file is missing, malformed or requests something the bench cannot do."""
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,9 @@ def _wiring(config: BenchConfig) -> dict:
 def _open_simulated(config: BenchConfig, seed: int | None) -> Bench:
     from sim_backend.bench import build_simulated_bench
 
-    chosen_seed = seed if seed is not None else (config.seed if config.seed is not None else 0)
+    chosen_seed = seed
+    if chosen_seed is None:
+        chosen_seed = config.seed if config.seed is not None else 0
     bench = build_simulated_bench(
         limits=limits_of(config),
         amplifier_gain_v_per_a=config.amplifier_gain_v_per_a,
@@ -104,8 +106,8 @@ def _open_visa(config: BenchConfig) -> Bench:
     generator = connect("generator", lambda: Keysight33500B(
         entries["generator"].resource, limits=limits, device_load_ohm=math.inf))
     channel = getattr(generator, f"ch_{entries['generator'].settings.get('channel', 1)}")
-    # The load setting changes only how programmed values map to the output voltage; the
-    # driver's safety checks use it, so it is set before any protocol programs a level.
+    # The load setting decides how programmed values map to the output voltage. The driver's
+    # safety checks depend on it, so it is set before any protocol programs a level.
     channel.output_load = "INF" if config.generator_load == "INF" else 50.0
     scope = connect("scope", lambda: RohdeSchwarzRTE1104(entries["scope"].resource))
     clock = MonotonicClock()

@@ -114,8 +114,8 @@ def _fit(layout: RunLayout, step_interval_s: float | None) -> None:
     from fitting.device_file import write_device_file
 
     interval = step_interval_s if step_interval_s is not None else DEFAULT_STEP_INTERVAL_S
-    document = fit_campaign(layout.measurements, step_interval_s=interval, plots_dir=layout.fit_plots)
-    write_device_file(document, layout.device_file)
+    fit = fit_campaign(layout.measurements, step_interval_s=interval, plots_dir=layout.fit_plots)
+    write_device_file(fit.document, layout.device_file)
     log.info("device file written to %s", layout.device_file)
 
 

@@ -1,9 +1,10 @@
 """A2C training of the Pong agent with truncated backpropagation through time.
 
 Each update: every environment plays `rollout_steps` agent steps with the current policy
-(acting without autograd except through the encoder, recurrent state carried over from
-the previous rollout and zeroed at episode starts); then the recurrent layer replays the
-rollout with gradients, and one RMSprop step minimises
+(acting without autograd, recurrent state carried over from the previous rollout and
+zeroed at episode starts); then the encoder runs once more, with autograd, on all frames
+of the rollout in one batch, the recurrent layer replays the rollout with gradients, and
+one RMSprop step minimises
 
     loss = value_coef * mean((R_t - V_t)^2) - mean(A_t log pi(a_t)) - entropy_coef * H
 
@@ -76,7 +77,7 @@ class TrainSummary:
 class Rollout:
     """One rollout of T steps on B environments."""
 
-    features: list[torch.Tensor]      # T tensors (B, 2592) with encoder autograd history
+    observations: torch.Tensor        # (T, B, 1, 84, 84) uint8, the frames acted on
     actions: torch.Tensor             # (T, B) int64
     rewards: torch.Tensor             # (T, B) clipped to their sign
     dones: torch.Tensor               # (T, B) episode ended with this step
@@ -221,22 +222,23 @@ class A2CTrainer:
         if core.kind == "mstpn":
             counts = torch.zeros(steps, batch * core.hidden_size, dtype=torch.int32)
 
-        features, actions = [], torch.zeros(steps, batch, dtype=torch.int64)
+        frames = torch.zeros(steps, *self.observations.shape, dtype=torch.uint8)
+        actions = torch.zeros(steps, batch, dtype=torch.int64)
         rewards = torch.zeros(steps, batch)
         dones = torch.zeros(steps, batch)
         for t in range(steps):
-            x = self.agent.encoder(self.observations)
+            frames[t] = self.observations
             step_kwargs = {"episode_start": self.episode_start, "record_step": t}
             if counts is not None:
                 step_kwargs["counts"] = counts[t]
-            h = core.step(x.detach(), self.state, **step_kwargs)
             with torch.no_grad():
+                x = self.agent.encoder(self.observations)
+                h = core.step(x, self.state, **step_kwargs)
                 logits, _ = self.agent.heads(h)
                 action = torch.multinomial(functional.softmax(logits, dim=-1), 1,
                                            generator=self.sampler).squeeze(-1)
             observations, reward, terminated, truncated, _ = self.env.step(action.numpy())
 
-            features.append(x)
             actions[t] = action
             rewards[t] = torch.from_numpy(np.sign(reward).astype(np.float32))
             # NOTE: truncated games (108,000 frames without an end) are treated like ended
@@ -251,7 +253,7 @@ class A2CTrainer:
             x = self.agent.encoder(self.observations)
             _, next_value = self.agent.heads(core.peek(x, self.state))
         synapse_updates = 0 if counts is None else int(counts.sum())
-        return Rollout(features, actions, rewards, dones, next_value, synapse_updates)
+        return Rollout(frames, actions, rewards, dones, next_value, synapse_updates)
 
     def _record_episodes(self, finished, step_in_rollout, metrics) -> None:
         settings = self.settings
@@ -272,7 +274,10 @@ class A2CTrainer:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
 
-        x = torch.stack(rollout.features)
+        steps, batch = rollout.actions.shape
+        # One batched pass over all frames; the features equal those computed while acting
+        # up to float rounding, which the first replay checks.
+        x = self.agent.encoder(rollout.observations.flatten(0, 1)).view(steps, batch, -1)
         outputs = self.agent.core(x, check_inputs=self.progress.updates == 0)
         logits, values = self.agent.heads(outputs)
         returns = discounted_returns(rollout.rewards, rollout.dones, rollout.next_value,

@@ -1,8 +1,8 @@
 """Where each part of a run lives inside a run folder.
 
 ``memsyn demo`` writes this layout; ``memsyn report RUN_DIR`` reads it. A folder made by
-hand works too: every part is optional, and the report says which figures it had to leave
-out and why.
+hand works too: every part is optional, and the report lists the figures it had to leave out
+and why.
 """
 
 from __future__ import annotations
