@@ -13,8 +13,10 @@ suit a device that one volt too many can damage:
   turns 1e-7 into ``0.000000``);
 * the trigger source is set per channel (``TRIGn:SOUR``), not globally;
 * arbitrary waveforms are uploaded as binary int16 blocks with an explicit byte order;
-* the error queue is read after every setting and a reported error raises
-  ``InstrumentError`` with the instrument's text and the command.
+* the error queue is read after every setting, or once after a batch of settings, and a
+  reported error raises ``InstrumentError`` with the instrument's text and the command.
+  A setting that changes the voltage on an output that is on is never batched: the queue
+  is read before it (if anything is unchecked) and right after it.
 
 The instrument class derives from ``ScpiInstrument``, not from PyMeasure's ``Agilent33500``,
 because that class's un-suffixed properties (``amplitude``, ``offset``, ...) would set
@@ -631,11 +633,15 @@ class Keysight33500BChannel(Agilent33500Channel):
                 f"DAC code {int(codes[index])} at index {index} is outside -32767 to 32767"
             )
 
-        send_setting(self, "FORM:BORD SWAP")
         payload = codes.astype("<i2").tobytes()
         header = f"SOUR{self.id}:DATA:ARB:DAC {name},".encode("ascii")
-        self.write_bytes(header + encode_block(payload, large_form=False) + b"\n")
-        self.check_set_errors()
+        instrument = self.parent
+        with instrument.settings_batch():
+            send_setting(self, "FORM:BORD SWAP")
+            # The instrument reads the block in this byte order, so it must be set first.
+            instrument.check_now()
+            self.write_bytes(header + encode_block(payload, large_form=False) + b"\n")
+            self.check_set_errors()
         log.info(
             "%s channel %s: uploaded arbitrary waveform %r (%d points)",
             self.parent.name, self.id, name, codes.size,
@@ -673,17 +679,19 @@ class Keysight33500BChannel(Agilent33500Channel):
             )
         upload = self._plan_upload(name, samples, float(sample_rate_hz), state, limits)
 
-        send_setting(self, f"OUTP{self.id}:POL NORM")
-        if clear_memory:
-            self.clear_volatile_memory()
-        self.upload_waveform_dac(name, upload.dac)
-        send_setting(self, f"SOUR{self.id}:FUNC:ARB {name}")
-        send_setting(self, f"SOUR{self.id}:FUNC:ARB:SRAT {format_float(sample_rate_hz)}")
-        send_setting(self, f"SOUR{self.id}:FUNC:ARB:FILT OFF")
-        send_setting(self, f"SOUR{self.id}:VOLT:OFFS 0.0")
-        send_setting(self, f"SOUR{self.id}:VOLT {format_float(upload.amplitude_vpp)}")
-        send_setting(self, f"SOUR{self.id}:VOLT:OFFS {format_float(upload.offset_v)}")
-        send_setting(self, f"SOUR{self.id}:FUNC ARB")
+        # The output is off (read above), so the settings go as one batch.
+        with self.parent.settings_batch():
+            send_setting(self, f"OUTP{self.id}:POL NORM")
+            if clear_memory:
+                self.clear_volatile_memory()
+            self.upload_waveform_dac(name, upload.dac)
+            send_setting(self, f"SOUR{self.id}:FUNC:ARB {name}")
+            send_setting(self, f"SOUR{self.id}:FUNC:ARB:SRAT {format_float(sample_rate_hz)}")
+            send_setting(self, f"SOUR{self.id}:FUNC:ARB:FILT OFF")
+            send_setting(self, f"SOUR{self.id}:VOLT:OFFS 0.0")
+            send_setting(self, f"SOUR{self.id}:VOLT {format_float(upload.amplitude_vpp)}")
+            send_setting(self, f"SOUR{self.id}:VOLT:OFFS {format_float(upload.offset_v)}")
+            send_setting(self, f"SOUR{self.id}:FUNC ARB")
         return upload
 
     # ---- checks ------------------------------------------------------------------------
@@ -786,7 +794,11 @@ class Keysight33500BChannel(Agilent33500Channel):
 
         Each step is ``(command, state after the command)``. The generator's range is
         checked for every step; the device limits for every step while the output is on
-        and always for the final state.
+        and always for the final state. The steps after the first were checked against
+        the state that the earlier steps should produce, so a step that takes effect
+        while the output is on is sent only with an empty error queue, and the queue is
+        read right after it: a rejected step stops the plan. Steps with the output off
+        are checked once at the end of the batch.
         """
         for index, (_command, step_state) in enumerate(plan):
             self._check_generator_range(step_state, description)
@@ -795,8 +807,15 @@ class Keysight33500BChannel(Agilent33500Channel):
         if any(s.function == "ARB" and s.output_on for _c, s in plan):
             self._check_arb_filter(description)
 
-        for command, _step_state in plan:
-            send_setting(self, command)
+        instrument = self.parent
+        with instrument.settings_batch():
+            for command, step_state in plan:
+                if step_state.output_on:
+                    instrument.check_now()
+                    send_setting(self, command)
+                    instrument.check_now()
+                else:
+                    send_setting(self, command)
 
     def _plan_upload(
         self,

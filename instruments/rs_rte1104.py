@@ -6,11 +6,19 @@ arms single acquisitions and downloads records in volts with the time axis from 
 header. The command table is in ``docs/scpi-commands.md``.
 
 Records are downloaded as 32-bit floats (``FORM REAL,32``) with an explicit byte order
-(``FORM:BORD LSBF``, little endian) and without x values (``EXP:WAV:INCX OFF``). The header
-``CHANn:DATA:HEAD?`` gives x start and x stop in seconds, the record length and the values
-per sample. ``CHANn:DATA?`` returns an IEEE 488.2 block, parsed by
+(``FORM:BORD LSBF``, little endian) and without x values (``EXP:WAV:INCX OFF``). The driver
+sends these three settings before its first download and remembers that it did; it sends
+them again after ``*RST``, a format command sent by anyone through this driver, an I/O
+failure, an error reported by the instrument, a device clear or a new connection. The
+header ``CHANn:DATA:HEAD?`` gives x start and x stop in seconds, the record length and the
+values per sample. ``CHANn:DATA?`` returns an IEEE 488.2 block, parsed by
 ``instruments.ieee488_block`` in the definite-length form or the R&S large form
-``#(<length>)``.
+``#(<length>)``. The error queue is read once after the downloads of an acquisition.
+
+NOTE: the remembered format assumes that nothing but this driver changes the format and
+byte order while it is connected (front panel, another program). A byte order changed
+behind its back would give wrong values of the right length; call ``forget_format()``
+after such a change.
 
 NOTE: the numeric ranges of the scope settings below are family-wide bounds that reject
 obvious mistakes. The exact ranges depend on coupling, scale and options, so the
@@ -26,7 +34,7 @@ import numpy as np
 from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.validators import strict_discrete_set
 
-from instruments.errors import InstrumentError, InstrumentTimeout
+from instruments.errors import InstrumentConnectionError, InstrumentError, InstrumentTimeout
 from instruments.scpi_instrument import (
     ScpiInstrument,
     float_control,
@@ -45,6 +53,16 @@ log = logging.getLogger(__name__)
 TRIGGER_SOURCES = ("CHAN1", "CHAN2", "CHAN3", "CHAN4", "EXT")
 #: Bytes per value of a REAL,32 record.
 BYTES_PER_VALUE = 4
+#: Settings sent before a download, in this order: float32 values, little endian, no x values.
+DOWNLOAD_FORMAT_COMMANDS = ("FORM REAL,32", "FORM:BORD LSBF", "EXP:WAV:INCX OFF")
+#: Message headers after which the driver sends the download format again.
+_FORMAT_CHANGING_HEADERS = ("*RST", "*RCL", "SYST:PRES", "SYSTEM:PRES", "FORM", "EXP")
+
+
+def _changes_download_format(message: str) -> bool:
+    """Tell whether a program message may change the download format (``*RST``, ``FORM``, ...)."""
+    units = message.upper().split(";")
+    return any(unit.strip().lstrip(":").startswith(_FORMAT_CHANGING_HEADERS) for unit in units)
 
 
 def _parse_trigger_source(reply) -> str:
@@ -185,7 +203,20 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
     )
 
     def __init__(self, adapter, name: str = "R&S RTE1104", **kwargs):
+        self._format_ready = False
         super().__init__(adapter, name, **kwargs)
+
+    def write(self, command: str, **kwargs) -> None:
+        if _changes_download_format(command):
+            self._format_ready = False
+        super().write(command, **kwargs)
+
+    def _forget_instrument_state(self) -> None:
+        self._format_ready = False
+
+    def forget_format(self) -> None:
+        """Send the download format settings again before the next download."""
+        self._format_ready = False
 
     # ---- acquisition -------------------------------------------------------------------
 
@@ -231,17 +262,60 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
         """Download the record of input ``channel`` (1 to 4) as ``(time_s, voltage_v)``.
 
         ``time_s`` is relative to the trigger point. Records with more than one value per
-        sample (peak-detect decimation or envelope arithmetic) are rejected.
+        sample (peak-detect decimation or envelope arithmetic) are rejected. The error
+        queue is read after the download.
         """
-        if isinstance(channel, bool) or channel not in (1, 2, 3, 4):
-            raise ValueError(f"channel must be 1, 2, 3 or 4, got {channel!r}")
+        return self.read_waveforms((channel,))[0]
 
-        for command in ("FORM REAL,32", "FORM:BORD LSBF", "EXP:WAV:INCX OFF"):
-            send_setting(self, command)
+    def read_waveforms(self, channels) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Download the records of several input channels of one acquisition.
 
+        Returns one ``(time_s, voltage_v)`` pair per entry of ``channels`` (1 to 4), in
+        that order, as ``read_waveform`` does. The download format is sent first if the
+        driver does not know it to be set. After the last download the error queue is
+        read once; an entry raises ``InstrumentError``.
+        """
+        channels = tuple(channels)
+        for channel in channels:
+            if isinstance(channel, bool) or channel not in (1, 2, 3, 4):
+                raise ValueError(f"channel must be 1, 2, 3 or 4, got {channel!r}")
+        if not channels:
+            raise ValueError("expected at least one channel to download, got none")
+
+        self._ensure_download_format()
+        try:
+            records = [self._download(channel) for channel in channels]
+        except InstrumentConnectionError:
+            self._format_ready = False
+            raise
+        except InstrumentError as error:
+            # The queue may say why, for example -230 for a channel that was off.
+            self._format_ready = False
+            errors = self._log_errors_after_failure()
+            if not errors:
+                raise
+            text = "; ".join(f'{code},"{message}"' for code, message in errors)
+            raise type(error)(
+                error.instrument, error.command, f"{error.message}; the instrument reported {text}"
+            ) from error
+        self.check_pending_errors()
+        return records
+
+    def _ensure_download_format(self) -> None:
+        """Send the download format settings unless they are known to be set."""
+        if self._format_ready:
+            return
+        with self.settings_batch():
+            for command in DOWNLOAD_FORMAT_COMMANDS:
+                send_setting(self, command)
+        self._format_ready = True
+
+    def _download(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
+        """Read the header and the values of one channel; the caller reads the error queue."""
         x_start_s, x_stop_s, length = self._read_record_header(channel)
 
         data_command = f"CHAN{channel}:DATA?"
+        self.note_unchecked(data_command)
         self.write(data_command)
         payload = self.read_binary_block()
         if len(payload) != BYTES_PER_VALUE * length:
@@ -266,6 +340,7 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
     def _read_record_header(self, channel: int) -> tuple[float, float, int]:
         """Read ``CHANn:DATA:HEAD?``; return x start, x stop (s) and the record length."""
         command = f"CHAN{channel}:DATA:HEAD?"
+        self.note_unchecked(command)
         reply = self.ask(command)
         try:
             x_start_s, x_stop_s, length_value, values_per_sample = (

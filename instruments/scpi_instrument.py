@@ -2,8 +2,9 @@
 
 ``ScpiInstrument`` turns pyvisa I/O failures into ``InstrumentTimeout`` and
 ``InstrumentConnectionError``, which name the instrument and the command. It reads the SCPI
-error queue after settings and raises ``InstrumentError`` with the instrument's text. It
-also reads IEEE 488.2 binary blocks and logs connecting and closing with the resource name.
+error queue after settings (after each one, or once after a ``settings_batch``) and raises
+``InstrumentError`` with the instrument's text. It also reads IEEE 488.2 binary blocks and
+logs connecting and closing with the resource name.
 The helpers below (number formatting, strict validators, keyword replies) keep the
 command format of both drivers identical, which ``docs/scpi-commands.md`` describes.
 """
@@ -149,8 +150,9 @@ def validate_bool(value, values) -> str:
 def float_control(command: str, docs: str, values: tuple[float, float]):
     """Return a property that reads ``<command>?`` and writes ``<command> <value>``.
 
-    The value is validated with ``strict_finite_range`` against ``values``, written with
-    all its digits, and the error queue is read after every write.
+    The value is validated with ``strict_finite_range`` against ``values`` and written
+    with all its digits. The error queue is read after the write, or at the end of the
+    ``settings_batch`` that the write is part of.
     """
     return Instrument.control(
         f"{command}?",
@@ -168,8 +170,8 @@ def keyword_control(
     """Return a keyword property for ``<command>?`` and ``<command> <keyword>``.
 
     Only the short forms in ``values`` can be written; replies are mapped to them with
-    ``keyword_reply`` unless ``get_process`` is given. The error queue is read after every
-    write.
+    ``keyword_reply`` unless ``get_process`` is given. The error queue is read after the
+    write, or at the end of the ``settings_batch`` that the write is part of.
     """
     return Instrument.control(
         f"{command}?",
@@ -184,7 +186,10 @@ def keyword_control(
 
 
 def send_setting(target, command: str) -> None:
-    """Write a setting to an instrument or channel, then raise if the error queue is not empty."""
+    """Write a setting to an instrument or channel and have its error queue checked.
+
+    The queue is read at once, or at the end of the ``settings_batch`` in progress.
+    """
     target.write(command)
     target.check_set_errors()
 
@@ -195,12 +200,24 @@ class ScpiInstrument(SCPIMixin, Instrument):
     Every write records the command, so a timeout, a lost connection or an entry in the
     error queue names the command that caused it. ``check_set_errors`` (called after
     every setting) raises ``InstrumentError`` when the instrument reports an error.
+    Inside ``settings_batch`` it only notes the setting, and the queue is read once when
+    the batch ends.
     """
 
     #: Bytes that follow a binary block in a reply: the IEEE 488.2 response terminator.
     block_terminator = b"\n"
     #: Largest number of ``SYST:ERR?`` reads before the queue is considered stuck.
     max_error_queue_reads = 50
+    #: True reads the error queue after every setting, also inside ``settings_batch``, so
+    #: that an error names the one command that caused it (one more query per setting).
+    check_each_setting = False
+
+    # PyMeasure's CommonBase guards attribute access in Python so that the "special names"
+    # of dynamic properties cannot be read. These drivers define no dynamic property, so
+    # the guard never applies; the plain object access (checked in __init__) makes every
+    # command several times cheaper.
+    __getattribute__ = object.__getattribute__
+    __setattr__ = object.__setattr__
 
     def __init__(self, adapter, name: str, **kwargs):
         try:
@@ -214,7 +231,16 @@ class ScpiInstrument(SCPIMixin, Instrument):
             raise InstrumentConnectionError(
                 name, f"open {adapter!r}", f"cannot open the connection: {error}"
             ) from error
+        if self._special_names:
+            raise TypeError(
+                f"{type(self).__name__} defines dynamic properties ({self._special_names[:3]}), "
+                "which ScpiInstrument's plain attribute access does not guard; make them "
+                "non-dynamic or restore CommonBase's __getattribute__ and __setattr__"
+            )
         self._last_command = ""
+        # Commands sent since the error queue was last read, and the depth of nested batches.
+        self._unchecked_commands: list[str] = []
+        self._batch_depth = 0
         log.info("%s connected (resource %s)", self.name, self.resource_name)
 
     @property
@@ -236,9 +262,17 @@ class ScpiInstrument(SCPIMixin, Instrument):
         try:
             yield
         except (VisaIOError, OSError) as error:
+            self._forget_instrument_state()
             converted = convert_io_error(self.name, command, error)
             log.error("%s", converted)
             raise converted from error
+
+    def _forget_instrument_state(self) -> None:
+        """Drop whatever the driver remembers of the instrument's settings.
+
+        Called after an I/O failure, a reported error, a device clear and on close. The
+        base class remembers nothing; a subclass that caches a setting resets it here.
+        """
 
     def write(self, command: str, **kwargs) -> None:
         self._last_command = command
@@ -306,6 +340,7 @@ class ScpiInstrument(SCPIMixin, Instrument):
         """Send a VISA device clear, which discards pending replies; failures are logged."""
         connection = getattr(self.adapter, "connection", None)
         clear = getattr(connection, "clear", None)
+        self._forget_instrument_state()
         if clear is None:
             log.warning("%s: the adapter offers no device clear", self.name)
             return
@@ -317,6 +352,7 @@ class ScpiInstrument(SCPIMixin, Instrument):
     def close(self) -> None:
         """Close the connection; a failure raises ``InstrumentConnectionError``."""
         log.info("%s closing connection (resource %s)", self.name, self.resource_name)
+        self._forget_instrument_state()
         with self._io_errors("close"):
             self.adapter.close()
 
@@ -336,9 +372,12 @@ class ScpiInstrument(SCPIMixin, Instrument):
             except ValueError as error:
                 raise InstrumentError(self.name, "SYST:ERR?", str(error)) from error
             if code == 0:
+                if errors:
+                    self._forget_instrument_state()
                 return errors
             log.error("%s reported error %d, %r", self.name, code, message)
             errors.append((code, message))
+        self._forget_instrument_state()
         raise InstrumentError(
             self.name,
             "SYST:ERR?",
@@ -347,17 +386,98 @@ class ScpiInstrument(SCPIMixin, Instrument):
         )
 
     def check_set_errors(self) -> list[tuple[int, str]]:
-        """Read the error queue after a setting and raise if the instrument reported errors."""
-        command = self._last_command
-        errors = self.check_errors()
-        if errors:
-            text = "; ".join(f'{code},"{message}"' for code, message in errors)
-            raise InstrumentError(self.name, command, f"instrument reported {text}")
-        return errors
+        """Check the error queue after a setting and raise if the instrument reported errors.
+
+        Inside ``settings_batch`` (unless ``check_each_setting`` is True) the setting is
+        only noted, and the queue is read when the batch ends.
+        """
+        self._unchecked_commands.append(self._last_command)
+        if self._batch_depth and not self.check_each_setting:
+            return []
+        return self.check_pending_errors()
 
     def check_get_errors(self) -> list[tuple[int, str]]:
         """Read the error queue after a query and raise if the instrument reported errors."""
-        return self.check_set_errors()
+        self._unchecked_commands.append(self._last_command)
+        return self.check_pending_errors()
+
+    def note_unchecked(self, command: str) -> None:
+        """Note a command whose errors the next ``check_pending_errors`` should report."""
+        self._unchecked_commands.append(command)
+
+    def check_now(self) -> list[tuple[int, str]]:
+        """Read the error queue now if a noted command has not been checked yet.
+
+        Raises ``InstrumentError`` as ``check_pending_errors`` does; returns [] when
+        nothing was pending, without any I/O.
+        """
+        if not self._unchecked_commands:
+            return []
+        return self.check_pending_errors()
+
+    def check_pending_errors(self) -> list[tuple[int, str]]:
+        """Read the error queue now; raise ``InstrumentError`` if it holds errors.
+
+        The error names the commands noted since the queue was last read: the command
+        itself if there is one, all of them if a batch sent several.
+        """
+        commands, self._unchecked_commands = self._unchecked_commands, []
+        errors = self.check_errors()
+        if not errors:
+            return errors
+        text = "; ".join(f'{code},"{message}"' for code, message in errors)
+        if len(commands) <= 1:
+            command = commands[0] if commands else self._last_command
+            raise InstrumentError(self.name, command, f"instrument reported {text}")
+        raise InstrumentError(
+            self.name,
+            "; ".join(commands),
+            f"instrument reported {text} after {len(commands)} commands sent without an "
+            "error-queue read in between; it does not say which command failed, so set "
+            "check_each_setting = True to read the queue after every setting",
+        )
+
+    @contextmanager
+    def settings_batch(self) -> Iterator[None]:
+        """Read the error queue once after the settings of the block instead of after each.
+
+        The settings are still sent one per message. When the outermost batch ends, the
+        queue is read and an error raises ``InstrumentError`` naming every setting of the
+        batch, because the instrument does not say which one it rejected. If the block
+        raises, the queue is read too and its entries are logged, so that they are not
+        blamed on a later setting, except after a timeout or a lost connection.
+        ``check_each_setting = True`` reads the queue after every setting, as outside a
+        batch.
+        """
+        self._batch_depth += 1
+        try:
+            yield
+        except (InstrumentTimeout, InstrumentConnectionError):
+            if self._batch_depth == 1:
+                self._unchecked_commands.clear()
+            raise
+        except Exception:
+            if self._batch_depth == 1:
+                self._log_errors_after_failure()
+            raise
+        finally:
+            self._batch_depth -= 1
+        if self._batch_depth == 0:
+            self.check_now()
+
+    def _log_errors_after_failure(self) -> list[tuple[int, str]]:
+        """Read the queue after commands that failed; log and return what it holds."""
+        commands, self._unchecked_commands = self._unchecked_commands, []
+        if not commands:
+            return []
+        try:
+            errors = self.check_errors()
+        except InstrumentError as error:
+            log.error("%s: reading the error queue after %s failed: %s", self.name, commands, error)
+            return []
+        if errors:
+            log.error("%s: error queue after the failed commands %s: %s", self.name, commands, errors)
+        return errors
 
 
 def _describe_binary_message(content: bytes) -> str:

@@ -11,6 +11,11 @@ records the voltage at the Pt electrode.
 * A captured pulse is recorded around the generator burst, triggered on the rising edge
   of channel 2. Its energy is the sum of V x I x dt over the samples where channel 2 is
   above the midpoint between the SMU level and the pulse top.
+* Settings go to the generator and the scope in batches (``settings_batch``), so each
+  instrument's error queue is read once per configuration instead of after every
+  setting, and only settings that differ from the last ones sent are sent again. The
+  generator driver still reads its queue before and after every voltage change on an
+  output that is on.
 * The scope range of each channel is set from the largest current expected
   (``AcquisitionSettings``), so that it spans four of the five divisions above and below
   zero. A sample at a screen edge means the signal was clipped: the action raises
@@ -157,14 +162,15 @@ class BenchActions:
         scope = self.bench.scope
         current_input = _scope_channel(scope, self.current_channel)
         voltage_input = _scope_channel(scope, self.voltage_channel)
-        current_input.state = True
-        voltage_input.state = True
-        current_input.coupling = "DC"
-        voltage_input.coupling = "DCLimit"
-        for channel in (current_input, voltage_input):
-            channel.offset = 0.0
-            channel.position = 0.0
-        scope.trigger_slope = "POS"
+        with scope.settings_batch():
+            current_input.state = True
+            voltage_input.state = True
+            current_input.coupling = "DC"
+            voltage_input.coupling = "DCLimit"
+            for channel in (current_input, voltage_input):
+                channel.offset = 0.0
+                channel.position = 0.0
+            scope.trigger_slope = "POS"
 
     # -- SMU --------------------------------------------------------------------------------
 
@@ -195,8 +201,9 @@ class BenchActions:
         end_s = bench.clock.now()
         if stepped:
             bench.smu.source_voltage_v = level_v
-        time_s, current_v = bench.scope.read_waveform(self.current_channel)
-        _, voltage_v = bench.scope.read_waveform(self.voltage_channel)
+        (time_s, current_v), (_, voltage_v) = bench.scope.read_waveforms(
+            (self.current_channel, self.voltage_channel)
+        )
 
         self._check_clipping(current_v, self.current_channel, "read current", "read_current_max_a")
         self._check_clipping(voltage_v, self.voltage_channel, "read voltage", "read_voltage_v")
@@ -236,8 +243,9 @@ class BenchActions:
         bench.generator.trigger()
         bench.scope.wait_for_acquisition(window_s + step.duration_s + ACQUISITION_TIMEOUT_MARGIN_S)
         end_s = bench.clock.now()
-        time_s, current_v = bench.scope.read_waveform(self.current_channel)
-        _, voltage_v = bench.scope.read_waveform(self.voltage_channel)
+        (time_s, current_v), (_, voltage_v) = bench.scope.read_waveforms(
+            (self.current_channel, self.voltage_channel)
+        )
 
         self._check_clipping(current_v, self.current_channel, "pulse current", "pulse_current_max_a")
         self._check_clipping(voltage_v, self.voltage_channel, "pulse voltage", "the bench voltage limits")
@@ -275,7 +283,13 @@ class BenchActions:
         # NOTE: the simulated 33500B rests at the low level between pulse bursts. Check on
         # the real instrument (with a scope on the output) before the first measurement
         # that a triggered PULS burst also idles at its low level and not at another one.
-        channel = getattr(self.bench.generator, f"ch_{self.generator_channel}")
+        generator = self.bench.generator
+        with generator.settings_batch():
+            self._send_generator_settings(getattr(generator, f"ch_{self.generator_channel}"),
+                                          step, generator_v)
+
+    def _send_generator_settings(self, channel, step: PulseTrain, generator_v: float) -> None:
+        """Send the pulse settings that differ from the last ones sent."""
         cache = self._generator
         period_s = step.period_s if step.count > 1 else 2 * step.width_s
 
@@ -357,6 +371,14 @@ class BenchActions:
         for name in ("current_scale", "voltage_scale"):
             if name in requested:
                 requested[name] = max(requested[name], MIN_SCOPE_SCALE_V_PER_DIV)
+        if all(not changed(name) for name in requested):
+            return
+        with scope.settings_batch():
+            self._send_scope_settings(requested, changed)
+        sent.update(requested)
+
+    def _send_scope_settings(self, requested: dict, changed) -> None:
+        scope = self.bench.scope
         if changed("current_scale"):
             _scope_channel(scope, self.current_channel).scale = requested["current_scale"]
         if changed("voltage_scale"):
@@ -373,7 +395,6 @@ class BenchActions:
             _scope_channel(scope, self.voltage_channel).trigger_level = requested["trigger_level"]
         if changed("trigger_mode"):
             scope.trigger_mode = requested["trigger_mode"]
-        sent.update(requested)
 
     # -- checks -----------------------------------------------------------------------------
 

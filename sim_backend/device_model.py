@@ -449,6 +449,8 @@ class MemristorModel:
         voltage, dt = self._validate_waveform(voltage_v, dt_s)
         if voltage.size == 0:
             return np.empty(0)
+        if self._is_constant_relaxation(voltage):
+            return self._apply_constant(voltage, dt)
 
         w, f, formed = self._advance(voltage, dt)
 
@@ -461,6 +463,37 @@ class MemristorModel:
         # which is an assumption until noise spectra of the device are measured.
         noise_std = np.hypot(self.params.read_noise_rel * current, self.params.read_noise_floor_a)
         return current + noise_std * self._rng.standard_normal(voltage.size)
+
+    def _is_constant_relaxation(self, voltage: np.ndarray) -> bool:
+        """Tell whether ``voltage`` is one level at or below the pulse threshold, unformed."""
+        level = voltage[0]
+        return (
+            not self._electroformed
+            and level <= self.params.pulse_threshold_v
+            and voltage[-1] == level
+            and not (voltage != level).any()
+        )
+
+    def _apply_constant(self, voltage: np.ndarray, dt_s: float) -> np.ndarray:
+        """``apply`` for one level below the pulse threshold, where F and W only relax.
+
+        It evaluates tau(V) and s(V) once and returns the same numbers as the general
+        path, bit for bit: the same cumulative sum, the same products, the same draws.
+        """
+        p = self.params
+        n = voltage.size
+        level = voltage[:1]
+        cum_relax = np.cumsum(np.repeat(dt_s / short_term_tau_s(level, p), n))
+        w = np.empty(n)
+        f = np.empty(n)
+        self._relax(cum_relax, w, f)
+        self._time_s += dt_s * n
+        w = self._add_drift(w, dt_s)
+
+        conductance = (w + f) * iv_shape(level, p)
+        current = conductance * voltage
+        noise_std = np.hypot(p.read_noise_rel * current, p.read_noise_floor_a)
+        return current + noise_std * self._rng.standard_normal(n)
 
     def hold(self, voltage_v: float, duration_s: float) -> None:
         """Advance the state by duration_s at a constant voltage (closed form, no noise)."""
@@ -544,11 +577,15 @@ class MemristorModel:
             formed[split:] = True
 
         self._time_s += dt_s * n
+        return self._add_drift(w, dt_s), f, formed
+
+    def _add_drift(self, w: np.ndarray, dt_s: float) -> np.ndarray:
+        """Return W per sample with the injected drift over the samples just advanced."""
         if self._drift_rate_s_per_s == 0.0 and self._drift_offset_s == 0.0:
-            return w, f, formed
-        drift = self._drift_offset_s + self._drift_rate_s_per_s * dt_s * np.arange(1, n + 1)
+            return w
+        drift = self._drift_offset_s + self._drift_rate_s_per_s * dt_s * np.arange(1, w.size + 1)
         self._drift_offset_s = float(drift[-1])
-        return np.maximum(w + drift, 0.0), f, formed
+        return np.maximum(w + drift, 0.0)
 
     def _record_forming_events(self, voltage: np.ndarray, dt_s: float) -> None:
         starts, stops = _pulse_runs(voltage > self.params.forming_threshold_v)

@@ -1,10 +1,10 @@
 """A2C training of the Pong agent with truncated backpropagation through time.
 
-Each update: every environment plays `rollout_steps` agent steps with the current policy
-(acting without autograd, recurrent state carried over from the previous rollout and
-zeroed at episode starts); then the encoder runs once more, with autograd, on all frames
-of the rollout in one batch, the recurrent layer replays the rollout with gradients, and
-one RMSprop step minimises
+Each update starts with a rollout: every environment plays `rollout_steps` agent steps
+with the current policy, without autograd. The recurrent state is carried over from the
+previous rollout and zeroed at episode starts. Then the encoder runs once more, with
+autograd, on all frames of the rollout in one batch, the recurrent layer replays the
+rollout with gradients, and one RMSprop step minimises
 
     loss = value_coef * mean((R_t - V_t)^2) - mean(A_t log pi(a_t)) - entropy_coef * H
 
@@ -62,7 +62,7 @@ class Progress:
 
 @dataclass
 class TrainSummary:
-    """What a finished (or stopped) training call reports."""
+    """Summary of a finished or stopped training call."""
 
     run_dir: Path
     frames: int
@@ -113,8 +113,11 @@ def a2c_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor,
 
 
 class _StopRequest:
-    """Turn SIGTERM and SIGINT into a flag checked between updates, so that a stopped run
-    writes a checkpoint first; the previous handlers come back on exit."""
+    """Flag that SIGTERM and SIGINT set, checked between updates.
+
+    A stopped run thus writes a checkpoint before it exits. A second signal raises
+    KeyboardInterrupt at once. The previous handlers are restored on exit.
+    """
 
     def __init__(self) -> None:
         self.requested = False
@@ -202,7 +205,8 @@ class A2CTrainer:
 
     # --- one update ----------------------------------------------------------------------
 
-    def _start_envs(self) -> None:
+    def start_environments(self) -> None:
+        """Create and reset the environments and a zero recurrent state."""
         settings = self.settings
         self.env = make_pong_env(settings.envs, settings.frame_skip, settings.noop_max,
                                  settings.env_threads)
@@ -214,6 +218,7 @@ class A2CTrainer:
         self.tracker = EpisodeTracker(settings.envs)
 
     def collect_rollout(self, metrics: MetricsWriter | None) -> Rollout:
+        """Play rollout_steps steps on every environment, recording for the replay."""
         settings = self.settings
         steps, batch = settings.rollout_steps, settings.envs
         core = self.agent.core
@@ -270,6 +275,7 @@ class A2CTrainer:
                 })
 
     def update(self, rollout: Rollout, learning_rate: float) -> dict[str, float]:
+        """Take one optimiser step on the rollout; returns the loss parts and gradient norm."""
         settings = self.settings
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
@@ -301,7 +307,7 @@ class A2CTrainer:
         settings = self.settings
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.write_settings()
-        self._start_envs()
+        self.start_environments()
         metrics = MetricsWriter(self.run_dir, self.progress.frames)
         frames_per_update = settings.rollout_steps * settings.envs * settings.frame_skip
         synapses_per_update = settings.rollout_steps * settings.envs * _synapses(self.agent)

@@ -72,7 +72,8 @@ def save_checkpoint(path: str | Path, agent: PongAgent, *, extra: dict | None = 
     payload.update(extra or {})
     atomic_write_bytes(path, lambda file: torch.save(payload, file))
     readable = {key: value for key, value in payload.items()
-                if key in ("format", "version", "agent_config", "progress", "device", "settings")}
+                if key in ("format", "version", "agent_config", "progress", "device", "settings",
+                           "exported_from")}
     write_json(path.with_suffix(".json"), readable)
     log.debug("wrote checkpoint %s", path)
     return path
@@ -105,3 +106,16 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     agent = PongAgent(config)
     agent.load_state_dict(payload["model"])
     return LoadedCheckpoint(agent, config, payload, path)
+
+
+def export_agent(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write a copy of a checkpoint without optimizer and random states, for shipping.
+
+    The copy keeps the agent, its configuration, the device, settings and progress
+    entries, so it plays like the original and records where it came from.
+    """
+    loaded = load_checkpoint(checkpoint)
+    kept = {key: loaded.payload[key] for key in ("device", "settings", "progress")
+            if key in loaded.payload}
+    kept["exported_from"] = str(loaded.path)
+    return save_checkpoint(out, loaded.agent, extra=kept)

@@ -106,10 +106,16 @@ class MSTPN(nn.Module):
     # --- state ---------------------------------------------------------------------------
 
     def initial_state(self, batch: int) -> RecurrentState:
-        """Return a zero state: h (B, N) and F (B, N, M)."""
+        """Return a zero state: h (B, N), F (B, N, M) and the zero-row flags of F (B, N).
+
+        The flags (uint8, 1: the row of F is all zero, 0: not known) let the kernel skip
+        rows of F without reading them. Zeroing them, as RecurrentState.reset_ does, is
+        always safe.
+        """
         dtype = self.weight.dtype
         return RecurrentState(torch.zeros(batch, self.hidden_size, dtype=dtype),
-                              torch.zeros(batch, self.hidden_size, self.n_pre, dtype=dtype))
+                              torch.zeros(batch, self.hidden_size, self.n_pre, dtype=dtype),
+                              torch.ones(batch, self.hidden_size, dtype=torch.uint8))
 
     def applied_decay(self) -> torch.Tensor:
         """Return Lambda as applied, clamped into the device range, shape (N, M)."""
@@ -136,7 +142,7 @@ class MSTPN(nn.Module):
         df_out: optional (B, N, M) receiving the applied updates (for traces).
         """
         steps = select_steps(self.backend, x.dtype)
-        h, f = state.tensors
+        h, f, zero_rows = state.tensors
         recorder = None
         if record_step is not None:
             if self._recorder is None:
@@ -147,20 +153,20 @@ class MSTPN(nn.Module):
                   episode_start=None if episode_start is None else episode_start[None],
                   recorder=recorder, first_step=record_step or 0,
                   counts=None if counts is None else counts[None],
-                  df_out=None if df_out is None else df_out[None])
+                  df_out=None if df_out is None else df_out[None], zero_rows=zero_rows)
         return h
 
     @torch.no_grad()
     def peek(self, x: torch.Tensor, state: RecurrentState) -> torch.Tensor:
         """Return the output h (B, N) of the next step without changing the state."""
         steps = select_steps(self.backend, x.dtype)
-        h, f = state.tensors
+        h, f, zero_rows = state.tensors
         zn, _ = normalise_input(torch.cat([x, h], dim=1))
         u = torch.addmm(self.bias, zn, self.weight.t())
         out = torch.empty_like(h)
         lam = self.applied_decay().contiguous()
         steps.forward_step(f, f, zn, u, self.hebbian.detach(), lam, self.constraints.df_step,
-                           self.constraints.df_max, MODE_OUTPUT_ONLY, out)
+                           self.constraints.df_max, MODE_OUTPUT_ONLY, out, zero_in=zero_rows)
         return out
 
     def start_recording(self, steps: int, batch: int) -> None:
@@ -190,7 +196,7 @@ class MSTPN(nn.Module):
     def reference_forward(self, x: torch.Tensor, state: RecurrentState,
                           episode_start: torch.Tensor | None = None):
         """Run the slow autograd loop from state; returns (outputs, final state tensors)."""
-        h, f = state.tensors
+        h, f = state.tensors[:2]
         return reference_sequence(x, h, f, self.weight, self.bias, self.decay, self.hebbian,
                                   self.constraints, episode_start)
 

@@ -85,3 +85,45 @@ def read_episodes(run_dir: Path) -> list[dict]:
     with (run_dir / "episodes.csv").open(newline="") as file:
         return [{"frames": int(row["frames"]), "return": float(row["return"]),
                  "length_steps": int(row["length_steps"])} for row in csv.DictReader(file)]
+
+
+def plot_learning_curve(run_dir: Path, out_path: Path, window: int = 10, title: str = "") -> Path:
+    """Draw game return and game length against training frames into a PNG file.
+
+    Each panel shows every finished game and the moving mean over `window` games. In
+    Pong, longer games are often the first sign of learning: the agent returns the ball
+    more often before it wins points.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    episodes = read_episodes(Path(run_dir))
+    if not episodes:
+        raise ValueError(f"{run_dir}/episodes.csv has no finished games to plot")
+    frames = np.array([row["frames"] for row in episodes], dtype=float) / 1e6
+    panels = (
+        ("return (points won - points lost)", [row["return"] for row in episodes]),
+        ("game length (agent steps)", [row["length_steps"] for row in episodes]),
+    )
+
+    figure, axes = plt.subplots(2, 1, figsize=(7, 6), dpi=120, sharex=True)
+    for axis, (label, values) in zip(axes, panels):
+        values = np.array(values, dtype=float)
+        axis.plot(frames, values, ".", alpha=0.35, label="one game")
+        if len(values) >= window:
+            mean = np.convolve(values, np.ones(window) / window, mode="valid")
+            axis.plot(frames[window - 1:], mean, "-", label=f"mean of {window} games")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        axis.legend(loc="upper left")
+    axes[0].set_ylim(-21.5, 21.5)
+    axes[1].set_xlabel("emulator frames (millions)")
+    if title:
+        axes[0].set_title(title)
+    figure.tight_layout()
+    figure.savefig(out_path)
+    plt.close(figure)
+    return Path(out_path)

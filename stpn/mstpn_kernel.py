@@ -102,8 +102,11 @@ def _pointer(tensor: torch.Tensor | None, name: str, numel: int,
 
 
 class MSTPNKernel:
-    """Typed wrappers around the two C entry points; every tensor is checked before its
-    pointer is passed on, because a wrong shape would make the C code write out of bounds."""
+    """Typed wrappers around the two C entry points.
+
+    Every tensor is checked before its pointer is passed on, because a wrong shape would
+    make the C code write out of bounds.
+    """
 
     def __init__(self, library: ctypes.CDLL, path: Path) -> None:
         self.path = path
@@ -113,7 +116,8 @@ class MSTPNKernel:
             ctypes.c_int, ctypes.c_int, ctypes.c_int,
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_float, ctypes.c_float, ctypes.c_int,
-            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
         ]
         self._backward = library.mstpn_backward_step
         self._backward.restype = None
@@ -122,14 +126,14 @@ class MSTPNKernel:
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
             ctypes.c_void_p, ctypes.c_float, ctypes.c_void_p, ctypes.c_void_p,
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
         ]
         self._partials: torch.Tensor | None = None
         self._bounds = torch.empty(0, dtype=torch.float32)
         self.threads = int(os.environ.get(THREADS_VARIABLE, "0") or 0)
 
     def forward_step(self, f_in, f_out, zn, u, gamma, lam, step, df_max, mode, h,
-                     counts=None, df_out=None) -> None:
+                     counts=None, df_out=None, zero_in=None, zero_out=None) -> None:
         """Run one step; arguments as in :func:`stpn.mstpn_ops.torch_forward_step`."""
         batch, n_post, n_pre = f_in.shape
         synapses = batch * n_post * n_pre
@@ -142,11 +146,14 @@ class MSTPNKernel:
             _pointer(gamma, "gamma", n_post * n_pre), _pointer(lam, "lam", n_post * n_pre),
             float(step), float(df_max), int(mode), _pointer(h, "h", batch * n_post),
             _pointer(counts, "counts", batch * n_post, torch.int32),
-            _pointer(df_out, "df_out", synapses), self._scratch(n_post + batch), threads,
+            _pointer(df_out, "df_out", synapses),
+            _pointer(zero_in, "zero_in", batch * n_post, torch.uint8),
+            _pointer(zero_out, "zero_out", batch * n_post, torch.uint8),
+            self._scratch(n_post + batch), threads,
         )
 
     def backward_step(self, f_prev, zn, h, gamma, lam, df_max, adjoint, grad_h, dpre,
-                      dgamma, dlam, dzn) -> None:
+                      dgamma, dlam, dzn, zero_prev=None) -> None:
         """Run one backward step; arguments as in :func:`stpn.mstpn_ops.torch_backward_step`."""
         batch, n_post, n_pre = f_prev.shape
         synapses = batch * n_post * n_pre
@@ -163,6 +170,7 @@ class MSTPNKernel:
             _pointer(dpre, "dpre", batch * n_post), _pointer(dgamma, "dgamma", n_post * n_pre),
             _pointer(dlam, "dlam", n_post * n_pre), _pointer(dzn, "dzn", batch * n_pre),
             _pointer(self._partials, "partials", self._partials.numel()),
+            _pointer(zero_prev, "zero_prev", batch * n_post, torch.uint8),
             self._scratch(n_post + batch), threads,
         )
 

@@ -97,7 +97,7 @@ def clamp_decay(decay: torch.Tensor, constraints: SynapseConstraints) -> torch.T
 
 
 def torch_forward_step(f_in, f_out, zn, u, gamma, lam, step, df_max, mode, h,
-                       counts=None, df_out=None) -> None:
+                       counts=None, df_out=None, zero_in=None, zero_out=None) -> None:
     """Run one forward step in place.
 
     f_in, f_out: (B, N, M) synapse state before / after (f_out may be f_in).
@@ -106,11 +106,15 @@ def torch_forward_step(f_in, f_out, zn, u, gamma, lam, step, df_max, mode, h,
     h only; MODE_UPDATE writes h and f_out; MODE_UPDATE_GIVEN_H reads h and writes f_out.
     counts: optional (B * N,) int32, number of non-zero updates per row.
     df_out: optional (B, N, M), the applied updates.
+    zero_in, zero_out: optional (B, N) uint8 flags of rows known to be all zero in f_in
+    (an optimisation hint this implementation ignores) and in f_out (written exactly).
     """
     if mode != MODE_UPDATE_GIVEN_H:
         synaptic = torch.einsum("bnm,bm->bn", f_in, zn)
         h.copy_(torch.tanh(u + synaptic))
     if mode == MODE_OUTPUT_ONLY:
+        if zero_out is not None:
+            zero_out.copy_((f_in == 0).all(dim=-1).reshape(zero_out.shape))
         return
 
     update = discretise(gamma * (h[:, :, None] * zn[:, None, :]), step, df_max)
@@ -119,17 +123,19 @@ def torch_forward_step(f_in, f_out, zn, u, gamma, lam, step, df_max, mode, h,
     if df_out is not None:
         df_out.copy_(update)
     f_out.copy_(lam * f_in + update)
+    if zero_out is not None:
+        zero_out.copy_((f_out == 0).all(dim=-1).reshape(zero_out.shape))
 
 
 def torch_backward_step(f_prev, zn, h, gamma, lam, df_max, adjoint, grad_h, dpre,
-                        dgamma, dlam, dzn) -> None:
+                        dgamma, dlam, dzn, zero_prev=None) -> None:
     """Run one backward step in place.
 
     In: f_prev (B, N, M) the state entering the step, zn (B, M), h (B, N) the step's
     output, gamma and lam (N, M), grad_h (B, N) dL/dh from outside the synapse state.
     adjoint (B, N, M): dL/dF_t on entry, dL/dF_(t-1) on return.
     dgamma, dlam (N, M): accumulated into. dpre (B, N): dL/du. dzn (B, M): dL/dzn through
-    the synapse terms only.
+    the synapse terms only. zero_prev: flags of rows of f_prev known to be zero (ignored).
     """
     hz = h[:, :, None] * zn[:, None, :]
     passed = torch.where((gamma * hz).abs() <= df_max, adjoint, torch.zeros_like(adjoint))
@@ -203,6 +209,9 @@ class MSTPNRecorder:
         n_checkpoints = math.ceil(steps / checkpoint_every)
         self.checkpoints = [torch.zeros(batch, n_post, n_pre, dtype=dtype)
                             for _ in range(n_checkpoints)]
+        # Rows of each checkpoint known to be all zero (see mstpn_forward_step's zero_in).
+        self.checkpoint_zero_rows = [torch.zeros(batch, n_post, dtype=torch.uint8)
+                                     for _ in range(n_checkpoints)]
         self.h0 = torch.zeros(batch, n_post, dtype=dtype)
         self.recorded_steps = 0
 
@@ -211,16 +220,16 @@ class MSTPNRecorder:
         return (self.steps, self.batch, self.n_post, self.n_pre, self.checkpoint_every) == (
             steps, batch, n_post, n_pre, checkpoint_every)
 
-    def checkpoint_for_step(self, t: int) -> torch.Tensor | None:
-        """Return the buffer that must hold F entering step t, or None if t is no chunk start."""
+    def checkpoint_index(self, t: int) -> int | None:
+        """Return the checkpoint that keeps F entering step t, or None if t is no chunk start."""
         if t % self.checkpoint_every:
             return None
-        return self.checkpoints[t // self.checkpoint_every]
+        return t // self.checkpoint_every
 
 
 def run_steps(x, h, f, weight, bias, gamma, lam, constraints, steps_impl, *,
               episode_start=None, recorder=None, first_step=0, counts=None,
-              df_out=None) -> torch.Tensor:
+              df_out=None, zero_rows=None) -> torch.Tensor:
     """Advance the state (h, F) in place over the T steps of x (T, B, input), no autograd.
 
     h (B, N) and f (B, N, M) are updated in place. episode_start (T, B) bool zeroes the
@@ -228,16 +237,18 @@ def run_steps(x, h, f, weight, bias, gamma, lam, constraints, steps_impl, *,
     steps first_step, first_step + 1, ... of its rollout, and F is copied into its
     checkpoint buffer before each chunk start. counts: optional (T, B * N) int32, the
     number of non-zero updates per row; df_out: optional (T, B, N, M), the applied
-    updates. Returns the outputs h_t as (T, B, N).
+    updates. zero_rows: optional (B, N) uint8, flags of rows of F known to be all zero,
+    read and updated in place (1: zero; 0: not known). Returns the outputs h_t as (T, B, N).
     """
     with torch.no_grad():
         return _run_steps(x, h, f, weight.detach(), bias.detach(),
                           gamma.detach().contiguous(), lam.detach().contiguous(), constraints,
-                          steps_impl, episode_start, recorder, first_step, counts, df_out)
+                          steps_impl, episode_start, recorder, first_step, counts, df_out,
+                          zero_rows)
 
 
 def _run_steps(x, h, f, weight, bias, gamma, lam, constraints, steps_impl, episode_start,
-               recorder, first_step, counts, df_out):
+               recorder, first_step, counts, df_out, zero_rows):
     n_steps = x.shape[0]
     outputs = torch.empty(n_steps, h.shape[0], h.shape[1], dtype=h.dtype)
     for k in range(n_steps):
@@ -246,19 +257,27 @@ def _run_steps(x, h, f, weight, bias, gamma, lam, constraints, steps_impl, episo
             starting = episode_start[k]
             h[starting] = 0.0
             f[starting] = 0.0
+            if zero_rows is not None:
+                zero_rows[starting] = 1
         if recorder is not None:
             if t == 0:
                 recorder.h0.copy_(h)
-            checkpoint = recorder.checkpoint_for_step(t)
-            if checkpoint is not None:
-                checkpoint.copy_(f)
+            index = recorder.checkpoint_index(t)
+            if index is not None:
+                recorder.checkpoints[index].copy_(f)
+                flags = recorder.checkpoint_zero_rows[index]
+                if zero_rows is None:
+                    flags.zero_()
+                else:
+                    flags.copy_(zero_rows)
 
         zn, scale = normalise_input(torch.cat([x[k], h], dim=1))
         u = torch.addmm(bias, zn, weight.t())
         steps_impl.forward_step(f, f, zn, u, gamma, lam, constraints.df_step,
                                 constraints.df_max, MODE_UPDATE, h,
                                 counts=None if counts is None else counts[k],
-                                df_out=None if df_out is None else df_out[k])
+                                df_out=None if df_out is None else df_out[k],
+                                zero_in=zero_rows, zero_out=zero_rows)
         outputs[k] = h
 
         if recorder is not None:
@@ -306,15 +325,17 @@ class _MSTPNSequence(torch.autograd.Function):
 
         chunk = recorder.checkpoint_every
         states = [torch.empty(batch, n_post, n_pre, dtype=dtype) for _ in range(chunk - 1)]
+        zero_flags = [torch.empty(batch, n_post, dtype=torch.uint8) for _ in range(chunk - 1)]
         for start in reversed(range(0, n_steps, chunk)):
             stop = min(start + chunk, n_steps)
-            entering = _recompute_chunk(recorder, start, stop, states, gamma, lam,
-                                        constraints, steps_impl)
+            entering, entering_zero_rows = _recompute_chunk(
+                recorder, start, stop, states, zero_flags, gamma, lam, constraints, steps_impl)
             for t in reversed(range(start, stop)):
                 grad_h = grad_output[t] + grad_h_carry
                 steps_impl.backward_step(entering[t - start], recorder.zn[t], recorder.h[t],
                                          gamma, lam, constraints.df_max, adjoint, grad_h,
-                                         dpre[t], dgamma, dlam, dzn)
+                                         dpre[t], dgamma, dlam, dzn,
+                                         zero_prev=entering_zero_rows[t - start])
                 grad_zn = dzn + dpre[t] @ weight
                 grad_z = normalise_input_backward(recorder.zn[t], recorder.scale[t], grad_zn)
                 grad_x[t] = grad_z[:, :ctx.input_size]
@@ -331,20 +352,27 @@ class _MSTPNSequence(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, grad_decay, dgamma, None, None, None
 
 
-def _recompute_chunk(recorder, start, stop, states, gamma, lam, constraints, steps_impl):
-    """Return the states F entering steps start ... stop - 1, recomputed from the
-    checkpoint at start with the recorded outputs h (so that they match the forward pass
-    exactly, whatever the implementation)."""
-    entering = [recorder.checkpoints[start // recorder.checkpoint_every]]
+def _recompute_chunk(recorder, start, stop, states, zero_flags, gamma, lam, constraints,
+                     steps_impl):
+    """Return the states F entering steps start ... stop - 1 and their zero-row flags,
+    recomputed from the checkpoint at start with the recorded outputs h (so that they
+    match the forward pass exactly, whatever the implementation)."""
+    index = start // recorder.checkpoint_every
+    entering = [recorder.checkpoints[index]]
+    entering_zero_rows = [recorder.checkpoint_zero_rows[index]]
     for t in range(start, stop - 1):
-        following = states[t - start]
+        following, following_zero_rows = states[t - start], zero_flags[t - start]
         steps_impl.forward_step(entering[-1], following, recorder.zn[t], None, gamma, lam,
                                 constraints.df_step, constraints.df_max, MODE_UPDATE_GIVEN_H,
-                                recorder.h[t])
-        if recorder.episode_start[t + 1].any():
-            following[recorder.episode_start[t + 1]] = 0.0
+                                recorder.h[t], zero_in=entering_zero_rows[-1],
+                                zero_out=following_zero_rows)
+        starting = recorder.episode_start[t + 1]
+        if starting.any():
+            following[starting] = 0.0
+            following_zero_rows[starting] = 1
         entering.append(following)
-    return entering
+        entering_zero_rows.append(following_zero_rows)
+    return entering, entering_zero_rows
 
 
 def mstpn_sequence(x, weight, bias, decay, gamma, recorder, constraints, steps_impl,

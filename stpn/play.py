@@ -78,8 +78,8 @@ def _load_agent(checkpoint: str | Path | None, device_file: str | Path | None, s
     """Return the agent to play: untrained (needs a device file) or from a checkpoint.
 
     With both a checkpoint and a device file, an m-STPN agent takes its discretisation
-    and clip from the device file (and its decay range too when it was trained with the
-    device's range); the trace then refers to that file.
+    and clip from the device file. It also takes the decay range from there if it was
+    trained with the device's range. The trace then refers to that file.
     """
     device = load_device_file(device_file) if device_file is not None else None
     if checkpoint is None or str(checkpoint) == UNTRAINED:
@@ -115,8 +115,8 @@ def play_games(checkpoint_or_untrained: str | Path | None, device_file: str | Pa
 
     checkpoint_or_untrained: a checkpoint file or run directory, or "untrained" / None
     for freshly initialised weights (then device_file is required). The agent samples
-    its actions from the policy with a generator seeded by `seed`; the emulator is seeded
-    the same way, so the same arguments give the same games. The trace format is
+    its actions from the policy with a generator seeded by `seed`. The emulator is seeded
+    with `seed` too, so the same arguments give the same games. The trace format is
     described in docs/trace-format.md.
     """
     if games < 1:

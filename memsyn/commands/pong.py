@@ -129,7 +129,7 @@ def run_train(args) -> int:
             trainer.restore()
         else:
             if (args.out / "checkpoint.pt").exists():
-                raise UsageError(f"{args.out} already holds a training run: pass --resume to "
+                raise UsageError(f"{args.out} already contains a training run: pass --resume to "
                                  f"continue it or choose another --out")
             if args.frames is None:
                 raise UsageError("--frames is required to start a run")

@@ -1,11 +1,12 @@
 /* Fused m-STPN recurrence steps on float32 CPU tensors, loaded by stpn/mstpn_kernel.py.
  *
- * Shapes (all arrays C-contiguous float32): B batch, N postsynaptic units, M presynaptic
- * inputs. F_in, F_out, A: (B, N, M); zn: (B, M); u, h, gh, dpre: (B, N); gamma, lam,
- * dgamma, dlam: (N, M); dzn: (B, M); dzn_partial: (nthreads, B, M).
+ * All arrays are C-contiguous float32. With B sequences, N postsynaptic units and M
+ * presynaptic inputs, the shapes are: F_in, F_out and A (B, N, M); zn and dzn (B, M);
+ * u, h, gh and dpre (B, N); gamma, lam, dgamma and dlam (N, M); dzn_partial
+ * (nthreads, B, M).
  *
- * The equations match stpn/mstpn_ops.py (torch_forward_step, torch_backward_step); the
- * tests compare both. Denormals are flushed to zero in every worker thread: F decays
+ * The equations match torch_forward_step and torch_backward_step in stpn/mstpn_ops.py,
+ * and the tests compare both. Denormals are flushed to zero in every worker thread: F decays
  * geometrically and would otherwise spend most of its life in the slow denormal range.
  */
 #include <math.h>
@@ -40,7 +41,7 @@ static inline float discretise(float raw, float step, float df_max)
     return q;
 }
 
-/* Return max_j abs(a[j]). finite-math-only lets gcc vectorise the maximum; with a NaN
+/* Return max_j abs(a[j]). finite-math-only lets gcc vectorise the maximum. With a NaN
  * in a the result is unspecified, but then the parameters are already broken. */
 __attribute__((optimize("finite-math-only"))) static float max_abs(const float *restrict a, int M)
 {
@@ -64,31 +65,37 @@ static float sum_abs(const float *restrict a, int M)
 /* Relative margin on bounds of abs(gamma * h * zn), covering the rounding of the product. */
 #define BOUND_MARGIN 1.0001f
 
-/* One row of the forward step; restrict on parameters lets gcc vectorise without alias
- * checks (restrict on locals inside an OpenMP region is not honoured by gcc 12).
- * bound = max|gamma_row| * max|zn|; when bound * |h| cannot reach half a step, no update
- * of the row is non-zero and only the decay is applied (nothing at all if F is zero). */
-static void forward_row(int M, const float *Fi, float *Fo, const float *restrict z,
-                        const float *restrict g, const float *restrict l, float u_row,
-                        float bound, float step, float df_max, int mode,
-                        float *restrict h_row, float *restrict d, int32_t *restrict count)
+/* One row of the forward step. The restrict parameters let gcc vectorise without alias
+ * checks, which gcc 12 does not do for restrict locals inside an OpenMP region.
+ * bound is max|gamma_row| * max|zn|. When bound * |h| cannot reach half a step, every
+ * update of the row rounds to zero, so only the decay is applied (nothing if F is 0).
+ * known_zero: the caller knows that the F_in row is all zero, so it is not read.
+ * Returns 1 when the F_out row is known to be all zero, else 0. */
+static int forward_row(int M, const float *Fi, float *Fo, const float *restrict z,
+                       const float *restrict g, const float *restrict l, float u_row,
+                       float bound, float step, float df_max, int mode, int known_zero,
+                       float *restrict h_row, float *restrict d, int32_t *restrict count)
 {
     float hi;
-    float f_size = -1.0f; /* sum of abs(F_in) when known, else negative */
+    /* sum of abs(F_in), or negative while unknown */
+    float f_size = known_zero ? 0.0f : -1.0f;
     if (mode == MODE_UPDATE_GIVEN_H) {
         hi = *h_row;
     } else {
-        float y = 0.0f, size = 0.0f;
-        for (int j = 0; j < M; j++) {
-            y += Fi[j] * z[j];
-            size += fabsf(Fi[j]);
+        float y = 0.0f;
+        if (!known_zero) {
+            float size = 0.0f;
+            for (int j = 0; j < M; j++) {
+                y += Fi[j] * z[j];
+                size += fabsf(Fi[j]);
+            }
+            f_size = size;
         }
         hi = tanhf(u_row + y);
         *h_row = hi;
-        f_size = size;
     }
     if (mode == MODE_OUTPUT_ONLY)
-        return;
+        return f_size == 0.0f;
 
     const float reach = bound * fabsf(hi) * BOUND_MARGIN;
     if (step > 0.0f && reach <= 0.5f * step) {
@@ -101,12 +108,12 @@ static void forward_row(int M, const float *Fi, float *Fo, const float *restrict
         if (f_size == 0.0f) {
             if (Fo != Fi)
                 memset(Fo, 0, sizeof(float) * (size_t)M);
-            return;
+            return 1;
         }
 #pragma GCC ivdep
         for (int j = 0; j < M; j++)
             Fo[j] = l[j] * Fi[j];
-        return;
+        return 0;
     }
 
     /* Fo may be Fi: each element is read before it is written, so ivdep is safe. */
@@ -129,6 +136,7 @@ static void forward_row(int M, const float *Fi, float *Fo, const float *restrict
     }
     if (count)
         *count = nonzero;
+    return f_size == 0.0f && nonzero == 0;
 }
 
 /* Fill gamma_max (N) with max|gamma| per row and zn_max (B) with max|zn| per sequence. */
@@ -149,11 +157,14 @@ static void row_bounds(int B, int N, int M, const float *gamma, const float *zn,
  * MODE_UPDATE_GIVEN_H: the update only, with h read from h (used to recompute states).
  * F_out may be F_in (in place). counts (B*N int32, may be NULL) receives the number of
  * non-zero updates per row and df_out ((B, N, M), may be NULL) the applied updates.
- * bounds: scratch space of N + B floats. */
+ * zero_in and zero_out (B*N uint8, may be NULL, may be the same array) flag rows of F_in
+ * known to be all zero, which are then not read, and receive the flags of F_out. A flag
+ * of 0 only means "not known to be zero". bounds: scratch space of N + B floats. */
 void mstpn_forward_step(int B, int N, int M, const float *F_in, float *F_out,
                         const float *zn, const float *u, const float *gamma, const float *lam,
                         float step, float df_max, int mode, float *h, int32_t *counts,
-                        float *df_out, float *bounds, int nthreads)
+                        float *df_out, const uint8_t *zero_in, uint8_t *zero_out,
+                        float *bounds, int nthreads)
 {
     float *gamma_max = bounds, *zn_max = bounds + N;
 #pragma omp parallel num_threads(nthreads)
@@ -164,10 +175,14 @@ void mstpn_forward_step(int B, int N, int M, const float *F_in, float *F_out,
         for (int row = 0; row < B * N; row++) {
             const int b = row / N, i = row % N;
             const int64_t offset = (int64_t)row * M;
-            forward_row(M, F_in + offset, F_out + offset, zn + (int64_t)b * M,
-                        gamma + (int64_t)i * M, lam + (int64_t)i * M, u ? u[row] : 0.0f,
-                        gamma_max[i] * zn_max[b], step, df_max, mode, h + row,
-                        df_out ? df_out + offset : NULL, counts ? counts + row : NULL);
+            const int known_zero = zero_in ? zero_in[row] != 0 : 0;
+            const int out_zero = forward_row(
+                M, F_in + offset, F_out + offset, zn + (int64_t)b * M, gamma + (int64_t)i * M,
+                lam + (int64_t)i * M, u ? u[row] : 0.0f, gamma_max[i] * zn_max[b], step,
+                df_max, mode, known_zero, h + row, df_out ? df_out + offset : NULL,
+                counts ? counts + row : NULL);
+            if (zero_out)
+                zero_out[row] = (uint8_t)out_zero;
         }
     }
 }
@@ -233,17 +248,19 @@ static float backward_row_unclipped(int M, const float *restrict Fp, float *rest
 
 /* One step backward through mstpn_forward_step with update != 0.
  * In: F_prev (the state entering the step), zn, h (the step's output), gamma, lam,
- * gh = dL/dh from outside the synapse state. In/out: A holds dL/dF_out on entry and
- * dL/dF_prev on return; dgamma and dlam are accumulated into. Out: dpre = dL/d(u) and
+ * gh = dL/dh from outside the synapse state. In/out: A contains dL/dF_out on entry and
+ * dL/dF_prev on return, and dgamma and dlam are accumulated into. Out: dpre = dL/d(u) and
  * dzn = dL/dzn through the synapse terms (the caller adds the W zn part).
  * The discretisation passes gradients straight through where abs(raw) <= df_max and
  * blocks them where the clip is active. Rows are split between threads so that each
  * thread owns its rows of dgamma and dlam; dzn is summed from per-thread partials.
+ * zero_prev (B*N uint8, may be NULL) flags rows of F_prev known to be all zero.
  * bounds: scratch space of N + B floats. */
 void mstpn_backward_step(int B, int N, int M, const float *F_prev, const float *zn,
                          const float *h, const float *gamma, const float *lam, float df_max,
                          float *A, const float *gh, float *dpre, float *dgamma, float *dlam,
-                         float *dzn, float *dzn_partial, float *bounds, int nthreads)
+                         float *dzn, float *dzn_partial, const uint8_t *zero_prev,
+                         float *bounds, int nthreads)
 {
     float *gamma_max = bounds, *zn_max = bounds + N;
     /* Threads that OpenMP does not start leave their slice untouched, so clear all. */
@@ -270,7 +287,8 @@ void mstpn_backward_step(int B, int N, int M, const float *F_prev, const float *
                 const float *l = lam + (int64_t)i * M;
                 const float reach = gamma_max[i] * zn_max[b] * fabsf(h[row]) * BOUND_MARGIN;
                 if (reach <= df_max) {
-                    const int f_is_zero = sum_abs(Fp, M) == 0.0f;
+                    const int f_is_zero =
+                        (zero_prev && zero_prev[row]) || sum_abs(Fp, M) == 0.0f;
                     dpre[row] = backward_row_unclipped(
                         M, Fp, A + offset, z, g, l, h[row], gh[row], f_is_zero,
                         dgamma + (int64_t)i * M, dlam + (int64_t)i * M, part + (int64_t)b * M);

@@ -39,6 +39,11 @@ def setting(command):
     return [(command, None), ("SYST:ERR?", OK)]
 
 
+def batch(*commands):
+    """The pairs of a settings batch: every command, then one error-queue read."""
+    return [(command, None) for command in commands] + [("SYST:ERR?", OK)]
+
+
 def state(
     channel=1, output="0", load=INF_REPLY, function="DC", unit="VPP", amplitude="0.1", offset="0"
 ):
@@ -727,8 +732,33 @@ def test_set_dc_voltage_v_at_50_ohm_negative():
 
 def test_set_dc_voltage_v_switches_to_dc_first():
     pairs = state(load=INF_REPLY, function="SIN", amplitude="0.2", offset="0.0")
+    pairs += batch("SOUR1:FUNC DC", "SOUR1:VOLT:OFFS 0.6")
+    with generator(pairs) as inst:
+        inst.ch_1.set_dc_voltage_v(0.6)
+
+
+def test_set_dc_voltage_v_output_on_checks_each_step():
+    pairs = state(output="1", function="SIN", amplitude="0.2", offset="0.0")
     pairs += setting("SOUR1:FUNC DC") + setting("SOUR1:VOLT:OFFS 0.6")
     with generator(pairs) as inst:
+        inst.ch_1.set_dc_voltage_v(0.6)
+
+
+def test_set_dc_voltage_v_batch_error_names_both_commands():
+    pairs = state(function="SIN", amplitude="0.2", offset="0.0")
+    pairs += [("SOUR1:FUNC DC", None), ("SOUR1:VOLT:OFFS 0.6", None)]
+    pairs += [("SYST:ERR?", '-221,"Settings conflict"'), ("SYST:ERR?", OK)]
+    with generator(pairs) as inst, pytest.raises(InstrumentError, match="-221") as info:
+        inst.ch_1.set_dc_voltage_v(0.6)
+    assert info.value.command == "SOUR1:FUNC DC; SOUR1:VOLT:OFFS 0.6"
+    assert "check_each_setting" in info.value.message
+
+
+def test_set_dc_voltage_v_checks_each_setting_on_request():
+    pairs = state(function="SIN", amplitude="0.2", offset="0.0")
+    pairs += setting("SOUR1:FUNC DC") + setting("SOUR1:VOLT:OFFS 0.6")
+    with generator(pairs) as inst:
+        inst.check_each_setting = True
         inst.ch_1.set_dc_voltage_v(0.6)
 
 
@@ -747,9 +777,68 @@ def test_set_dc_voltage_v_rejects_generator_range():
 
 def test_set_pulse_levels_v_raises_high_first():
     pairs = state(load="+5.0E+01", function="PULS", amplitude="0.3", offset="0.15")
-    pairs += setting("SOUR1:VOLT:HIGH 1.5") + setting("SOUR1:VOLT:LOW 1.0")
+    pairs += batch("SOUR1:VOLT:HIGH 1.5", "SOUR1:VOLT:LOW 1.0")
     with generator(pairs) as inst:
         inst.ch_1.set_pulse_levels_v(2.0, 3.0)
+
+
+def test_set_pulse_levels_v_output_on_stops_at_rejected_step():
+    # The low level was checked against the high level that the first step should set, so
+    # it must not be sent once the instrument rejected that step.
+    pairs = state(output="1", function="PULS", amplitude="0.5", offset="0.25")
+    pairs += [("SOUR1:VOLT:HIGH 3.0", None), ("SYST:ERR?", '-222,"Data out of range"'),
+              ("SYST:ERR?", OK)]
+    with generator(pairs) as inst, pytest.raises(InstrumentError, match="-222") as info:
+        inst.ch_1.set_pulse_levels_v(2.0, 3.0)
+    assert info.value.command == "SOUR1:VOLT:HIGH 3.0"
+
+
+def test_output_on_in_batch_reads_queue_first():
+    pairs = [("SOUR1:BURS:STAT ON", None)]
+    pairs += state(function="PULS", amplitude="1.0", offset="0.5")
+    pairs += [("SYST:ERR?", OK)] + setting("OUTP1 ON")
+    with generator(pairs) as inst, inst.settings_batch():
+        inst.ch_1.burst_state = True
+        inst.ch_1.output = True
+
+
+def test_output_on_in_batch_not_sent_after_error():
+    pairs = [("SOUR1:BURS:STAT ON", None)]
+    pairs += state(function="PULS", amplitude="1.0", offset="0.5")
+    pairs += [("SYST:ERR?", '-221,"Settings conflict"'), ("SYST:ERR?", OK)]
+    with generator(pairs) as inst, pytest.raises(InstrumentError, match="-221") as info:
+        with inst.settings_batch():
+            inst.ch_1.burst_state = True
+            inst.ch_1.output = True
+    assert info.value.command == "SOUR1:BURS:STAT ON"
+
+
+def test_settings_batch_reads_queue_once():
+    pairs = batch("SOUR1:BURS:STAT ON", "SOUR1:BURS:NCYC 5", "TRIG1:SOUR BUS")
+    with generator(pairs) as inst, inst.settings_batch():
+        inst.ch_1.burst_state = True
+        inst.ch_1.burst_ncycles = 5
+        inst.ch_1.trigger_source = "BUS"
+
+
+def test_settings_batch_nested_reads_queue_at_outer_end():
+    pairs = batch("SOUR1:BURS:STAT ON", "SOUR1:BURS:NCYC 5")
+    with generator(pairs) as inst, inst.settings_batch():
+        with inst.settings_batch():
+            inst.ch_1.burst_state = True
+        inst.ch_1.burst_ncycles = 5
+
+
+def test_settings_batch_logs_queue_after_rejection(caplog):
+    # A setting rejected by the driver ends the batch; the queue is still read, so its
+    # entries are logged instead of being blamed on a later setting.
+    pairs = [("SOUR1:BURS:STAT ON", None), ("SYST:ERR?", '-221,"Settings conflict"'),
+             ("SYST:ERR?", OK)]
+    with generator(pairs) as inst, pytest.raises(ValueError):
+        with inst.settings_batch():
+            inst.ch_1.burst_state = True
+            inst.ch_1.burst_ncycles = 0
+    assert "-221" in caplog.text
 
 
 def test_set_pulse_levels_v_lowers_low_first():
@@ -819,18 +908,21 @@ def test_upload_waveform_dac_reports_instrument_error():
 
 
 def upload_pairs(channel, name, codes, rate, amplitude, offset, clear=True):
-    pairs = setting(f"OUTP{channel}:POL NORM")
+    """The pairs of an upload with the output off: one batch, the byte order checked first."""
+    pairs = [(f"OUTP{channel}:POL NORM", None)]
     if clear:
-        pairs += setting(f"SOUR{channel}:DATA:VOL:CLE")
+        pairs += [(f"SOUR{channel}:DATA:VOL:CLE", None)]
     pairs += setting("FORM:BORD SWAP")
-    pairs += [(arb_message(channel, name, codes), None), ("SYST:ERR?", OK)]
-    pairs += setting(f"SOUR{channel}:FUNC:ARB {name}")
-    pairs += setting(f"SOUR{channel}:FUNC:ARB:SRAT {rate}")
-    pairs += setting(f"SOUR{channel}:FUNC:ARB:FILT OFF")
-    pairs += setting(f"SOUR{channel}:VOLT:OFFS 0.0")
-    pairs += setting(f"SOUR{channel}:VOLT {amplitude}")
-    pairs += setting(f"SOUR{channel}:VOLT:OFFS {offset}")
-    pairs += setting(f"SOUR{channel}:FUNC ARB")
+    pairs += [(arb_message(channel, name, codes), None)]
+    pairs += batch(
+        f"SOUR{channel}:FUNC:ARB {name}",
+        f"SOUR{channel}:FUNC:ARB:SRAT {rate}",
+        f"SOUR{channel}:FUNC:ARB:FILT OFF",
+        f"SOUR{channel}:VOLT:OFFS 0.0",
+        f"SOUR{channel}:VOLT {amplitude}",
+        f"SOUR{channel}:VOLT:OFFS {offset}",
+        f"SOUR{channel}:FUNC ARB",
+    )
     return pairs
 
 

@@ -17,6 +17,7 @@ from pyvisa.errors import VisaIOError
 
 from instruments.errors import InstrumentConnectionError, InstrumentError, InstrumentTimeout
 from instruments.rs_rte1104 import RohdeSchwarzRTE1104
+from instruments.scpi_instrument import send_setting
 
 OK = '0,"No error"'
 
@@ -37,7 +38,16 @@ def raise_visa(status):
     return fail
 
 
-FORMAT_PAIRS = setting("FORM REAL,32") + setting("FORM:BORD LSBF") + setting("EXP:WAV:INCX OFF")
+#: The download format, sent as one batch before the first download.
+FORMAT_PAIRS = [("FORM REAL,32", None), ("FORM:BORD LSBF", None), ("EXP:WAV:INCX OFF", None),
+                ("SYST:ERR?", OK)]
+#: The error-queue read after the downloads of an acquisition.
+CHECK = [("SYST:ERR?", OK)]
+
+
+def discard_on_clear(inst):
+    """Make the mocked device clear discard the unread reply, as VISA's does."""
+    inst.adapter.connection.clear.side_effect = lambda: setattr(inst.adapter, "_read_buffer", None)
 
 
 def float_block(values, large=False):
@@ -297,6 +307,41 @@ def test_single_acquisition_timeout():
     assert info.value.command == "SING;*OPC?"
 
 
+def test_settings_batch_reads_queue_once():
+    pairs = [("TIM:SCAL 0.0001", None), ("ACQ:SRAT 1000000.0", None), ("TRIG1:MODE NORM", None),
+             ("SYST:ERR?", OK)]
+    with scope(pairs) as inst, inst.settings_batch():
+        inst.timebase_scale = 1e-4
+        inst.sample_rate = 1e6
+        inst.trigger_mode = "NORM"
+
+
+def test_settings_batch_error_names_every_setting():
+    pairs = [("TIM:SCAL 0.0001", None), ("ACQ:SRAT 1000000.0", None),
+             ("SYST:ERR?", '-222,"Data out of range"'), ("SYST:ERR?", OK)]
+    with scope(pairs) as inst, pytest.raises(InstrumentError, match="-222") as info:
+        with inst.settings_batch():
+            inst.timebase_scale = 1e-4
+            inst.sample_rate = 1e6
+    assert info.value.command == "TIM:SCAL 0.0001; ACQ:SRAT 1000000.0"
+
+
+def test_settings_batch_checks_each_setting_on_request():
+    pairs = setting("TIM:SCAL 0.0001") + setting("ACQ:SRAT 1000000.0")
+    with scope(pairs) as inst:
+        inst.check_each_setting = True
+        with inst.settings_batch():
+            inst.timebase_scale = 1e-4
+            inst.sample_rate = 1e6
+
+
+def test_settings_batch_skips_queue_after_timeout():
+    with scope([("TIM:SCAL 0.0001", None)]) as inst:
+        with pytest.raises(InstrumentTimeout), inst.settings_batch():
+            inst.timebase_scale = 1e-4
+            raise InstrumentTimeout(inst.name, "ACQ:SRAT?", "no reply")
+
+
 def test_stop():
     with scope(setting("STOP")) as inst:
         inst.stop()
@@ -325,7 +370,7 @@ def test_read_waveform():
     pairs = FORMAT_PAIRS + [
         ("CHAN2:DATA:HEAD?", "-1E-6,3E-6,5,1"),
         ("CHAN2:DATA?", float_block(VOLTAGES)),
-    ]
+    ] + CHECK
     with scope(pairs) as inst:
         time_s, voltage_v = inst.read_waveform(2)
     np.testing.assert_allclose(time_s, [-1e-6, 0.0, 1e-6, 2e-6, 3e-6], atol=1e-18)
@@ -337,7 +382,7 @@ def test_read_waveform_large_form_block():
     pairs = FORMAT_PAIRS + [
         ("CHAN1:DATA:HEAD?", "0,4E-9,5,1"),
         ("CHAN1:DATA?", float_block(VOLTAGES, large=True)),
-    ]
+    ] + CHECK
     with scope(pairs) as inst:
         time_s, voltage_v = inst.read_waveform(1)
     np.testing.assert_allclose(time_s, [0, 1e-9, 2e-9, 3e-9, 4e-9])
@@ -348,7 +393,7 @@ def test_read_waveform_single_sample():
     pairs = FORMAT_PAIRS + [
         ("CHAN1:DATA:HEAD?", "2E-6,2E-6,1,1"),
         ("CHAN1:DATA?", float_block([0.25])),
-    ]
+    ] + CHECK
     with scope(pairs) as inst:
         time_s, voltage_v = inst.read_waveform(1)
     assert time_s.tolist() == [2e-6]
@@ -356,7 +401,7 @@ def test_read_waveform_single_sample():
 
 
 def test_read_waveform_rejects_envelope_record():
-    pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "-1E-6,1E-6,1000,2")]
+    pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "-1E-6,1E-6,1000,2")] + CHECK
     rejection = pytest.raises(InstrumentError, match="2 values per sample")
     with scope(pairs) as inst, rejection as info:
         inst.read_waveform(1)
@@ -367,7 +412,7 @@ def test_read_waveform_rejects_length_mismatch():
     pairs = FORMAT_PAIRS + [
         ("CHAN1:DATA:HEAD?", "0,1E-6,6,1"),
         ("CHAN1:DATA?", float_block(VOLTAGES)),
-    ]
+    ] + CHECK
     rejection = pytest.raises(InstrumentError, match="expected 6 float32 values")
     with scope(pairs) as inst, rejection:
         inst.read_waveform(1)
@@ -376,32 +421,34 @@ def test_read_waveform_rejects_length_mismatch():
 def test_read_waveform_rejects_missing_terminator():
     # One byte more than the header declares, so the LF is not where it should be.
     block = float_block(VOLTAGES)[:-1] + b"\x00\n"
-    pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,5,1"), ("CHAN1:DATA?", block)]
+    pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,5,1"), ("CHAN1:DATA?", block)] + CHECK
     with scope(pairs) as inst:
+        discard_on_clear(inst)
         with pytest.raises(InstrumentError, match="after the binary block"):
             inst.read_waveform(1)
         inst.adapter.connection.clear.assert_called_once_with()
-        inst.adapter._read_buffer = None  # the device clear is a mock, so the LF stays
 
 
 def test_read_waveform_rejects_indefinite_block():
     pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,5,1"), ("CHAN1:DATA?", b"#0abc\n")]
+    pairs += CHECK
     with scope(pairs) as inst:
+        discard_on_clear(inst)
         with pytest.raises(InstrumentError, match="indefinite-length"):
             inst.read_waveform(1)
-        inst.adapter._read_buffer = None
 
 
 def test_read_waveform_rejects_ascii_reply():
     pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,2,1"), ("CHAN1:DATA?", b"0.1,0.2\n")]
+    pairs += CHECK
     with scope(pairs) as inst:
+        discard_on_clear(inst)
         with pytest.raises(InstrumentError, match="starting with '#'"):
             inst.read_waveform(1)
-        inst.adapter._read_buffer = None
 
 
 def test_read_waveform_rejects_bad_header():
-    pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,5")]
+    pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,5")] + CHECK
     with scope(pairs) as inst, pytest.raises(InstrumentError, match="x_start,x_stop"):
         inst.read_waveform(1)
 
@@ -414,14 +461,104 @@ def test_read_waveform_rejects_bad_channel():
 
 
 def test_read_waveform_reports_format_error():
-    pairs = [("FORM REAL,32", None), ("SYST:ERR?", '-113,"Undefined header"'), ("SYST:ERR?", OK)]
+    pairs = FORMAT_PAIRS[:3] + [("SYST:ERR?", '-113,"Undefined header"'), ("SYST:ERR?", OK)]
     with scope(pairs) as inst, pytest.raises(InstrumentError, match="Undefined header") as info:
         inst.read_waveform(1)
-    assert info.value.command == "FORM REAL,32"
+    assert info.value.command == "FORM REAL,32; FORM:BORD LSBF; EXP:WAV:INCX OFF"
+
+
+def test_read_waveform_sends_format_again_after_error():
+    pairs = FORMAT_PAIRS[:3] + [("SYST:ERR?", '-113,"Undefined header"'), ("SYST:ERR?", OK)]
+    pairs += FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,2,1"),
+                             ("CHAN1:DATA?", float_block([0.5, 0.25]))] + CHECK
+    with scope(pairs) as inst:
+        with pytest.raises(InstrumentError):
+            inst.read_waveform(1)
+        _, voltage_v = inst.read_waveform(1)
+    assert voltage_v.tolist() == [0.5, 0.25]
+
+
+def download(channel, values=(0.5, 0.25)):
+    """The pairs of one channel's download without the format and the queue read."""
+    return [(f"CHAN{channel}:DATA:HEAD?", "0,1E-6,2,1"),
+            (f"CHAN{channel}:DATA?", float_block(list(values)))]
+
+
+def test_read_waveforms_one_queue_read():
+    pairs = FORMAT_PAIRS + download(1, (0.5, 0.25)) + download(2, (0.6, 0.6)) + CHECK
+    with scope(pairs) as inst:
+        (time_s, current_v), (_, voltage_v) = inst.read_waveforms((1, 2))
+    assert time_s.tolist() == [0.0, 1e-6]
+    assert current_v.tolist() == [0.5, 0.25]
+    np.testing.assert_allclose(voltage_v, [0.6, 0.6], rtol=1e-7)
+
+
+def test_read_waveforms_rejects_empty_and_bad_channels():
+    with scope([]) as inst:
+        with pytest.raises(ValueError, match="at least one"):
+            inst.read_waveforms(())
+        with pytest.raises(ValueError):
+            inst.read_waveforms((1, 5))
+
+
+def test_format_sent_once_per_connection():
+    pairs = FORMAT_PAIRS + download(1) + CHECK + [("SING;*OPC?", "1")] + download(1) + CHECK
+    with scope(pairs) as inst:
+        inst.read_waveform(1)
+        inst.single_acquisition(1.0)
+        inst.read_waveform(1)
+
+
+def test_format_sent_again_after_reset():
+    pairs = FORMAT_PAIRS + download(1) + CHECK + [("*RST", None)] + FORMAT_PAIRS
+    pairs += download(1) + CHECK
+    with scope(pairs) as inst:
+        inst.read_waveform(1)
+        inst.reset()
+        inst.read_waveform(1)
+
+
+def test_format_sent_again_after_format_command():
+    pairs = FORMAT_PAIRS + download(1) + CHECK + setting("FORM ASC") + FORMAT_PAIRS
+    pairs += download(1) + CHECK
+    with scope(pairs) as inst:
+        inst.read_waveform(1)
+        send_setting(inst, "FORM ASC")
+        inst.read_waveform(1)
+
+
+def test_format_sent_again_after_timeout():
+    pairs = FORMAT_PAIRS + download(1) + CHECK + [("*OPC?", None)] + FORMAT_PAIRS
+    pairs += download(1) + CHECK
+    with scope(pairs) as inst:
+        inst.read_waveform(1)
+        read = inst.adapter._read
+        inst.adapter._read = raise_visa(StatusCode.error_timeout)
+        with pytest.raises(InstrumentTimeout):
+            inst.wait_for_acquisition(1.0)
+        inst.adapter._read = read
+        inst.read_waveform(1)
+
+
+def test_format_sent_again_on_request():
+    pairs = FORMAT_PAIRS + download(1) + CHECK + FORMAT_PAIRS + download(1) + CHECK
+    with scope(pairs) as inst:
+        inst.read_waveform(1)
+        inst.forget_format()
+        inst.read_waveform(1)
+
+
+def test_read_waveform_error_after_download():
+    pairs = FORMAT_PAIRS + download(1)
+    pairs += [("SYST:ERR?", '-410,"Query INTERRUPTED"'), ("SYST:ERR?", OK)]
+    with scope(pairs) as inst, pytest.raises(InstrumentError, match="-410") as info:
+        inst.read_waveform(1)
+    assert info.value.command == "CHAN1:DATA:HEAD?; CHAN1:DATA?"
 
 
 def test_read_waveform_data_timeout():
     pairs = FORMAT_PAIRS + [("CHAN1:DATA:HEAD?", "0,1E-6,5,1"), ("CHAN1:DATA?", None)]
+    pairs += [("SYST:ERR?", '-230,"Data corrupt or stale"'), ("SYST:ERR?", OK)]
     with scope(pairs) as inst:
         read_bytes = inst.adapter._read_bytes
 
@@ -432,7 +569,7 @@ def test_read_waveform_data_timeout():
             raise VisaIOError(StatusCode.error_timeout)
 
         inst.adapter._read_bytes = fail_binary_read
-        with pytest.raises(InstrumentTimeout) as info:
+        with pytest.raises(InstrumentTimeout, match="-230,") as info:
             inst.read_waveform(1)
     assert info.value.command == "CHAN1:DATA?"
 
@@ -476,7 +613,7 @@ def test_connection_lost_on_query():
 
 
 def test_close_logs_and_closes(caplog):
-    with scope([]) as inst, caplog.at_level("INFO"):
+    with scope([]) as inst, caplog.at_level("INFO", logger="instruments"):
         inst.close()
     inst.adapter.connection.close.assert_called_once_with()
     assert "closing connection" in caplog.text
@@ -484,6 +621,6 @@ def test_close_logs_and_closes(caplog):
 
 def test_connect_is_logged(caplog):
     attributes = {"resource_name": "TCPIP::10.0.0.5::INSTR"}
-    with caplog.at_level("INFO"), scope([], connection_attributes=attributes):
+    with caplog.at_level("INFO", logger="instruments"), scope([], connection_attributes=attributes):
         pass
     assert "R&S RTE1104 connected (resource TCPIP::10.0.0.5::INSTR)" in caplog.text

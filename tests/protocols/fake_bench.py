@@ -10,6 +10,7 @@ constant of ``TAU_S``. A fault can be scheduled on any member call with ``fail_o
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -74,6 +75,11 @@ class _Recorder:
         if not name.startswith("_"):
             self._record(name, value)
         object.__setattr__(self, name, value)
+
+    @contextmanager
+    def settings_batch(self):
+        """Group settings as the real drivers do; the fake has no error queue to read."""
+        yield
 
 
 class FakeSMU(_Recorder):
@@ -216,6 +222,9 @@ class FakeScope(_Recorder):
         self._record("read_waveform", channel)
         time_s, current_v, voltage_v = self.record
         return time_s, (current_v if channel == 1 else voltage_v)
+
+    def read_waveforms(self, channels):
+        return [self.read_waveform(channel) for channel in channels]
 
     def shutdown(self):
         self._record("shutdown")

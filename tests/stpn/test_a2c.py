@@ -111,7 +111,8 @@ def test_resume_continues_counters_schedule_and_rng(tmp_path):
     assert float(step_before) == 2
 
     summary = resumed.run()
-    assert summary.frames == 320 and summary.updates == 4
+    assert summary.frames == 320
+    assert summary.updates == 4
     rows = read_rows(tmp_path / "updates.csv")
     assert [int(row["frames"]) for row in rows] == [80, 160, 240, 320]
     # The decay horizon stayed at the first run's 160 frames: the rate is 0 from there on.

@@ -70,9 +70,13 @@ def fast_run(problem, constraints, output_grad, steps_impl, checkpoint_every):
     recorder = MSTPNRecorder(steps, batch, n_post, n_pre, checkpoint_every,
                              dtype=problem["x"].dtype)
     h, f = problem["h0"].clone(), problem["f0"].clone()
+    zero_rows = (f == 0).all(dim=-1).to(torch.uint8)
     lam = clamp_decay(problem["decay"], constraints)
     run_steps(problem["x"], h, f, problem["weight"], problem["bias"], problem["hebbian"], lam,
-              constraints, steps_impl, episode_start=problem["episode_start"], recorder=recorder)
+              constraints, steps_impl, episode_start=problem["episode_start"], recorder=recorder,
+              zero_rows=zero_rows)
+    flagged_but_nonzero = zero_rows.bool() & ~(f == 0).all(dim=-1)
+    assert not flagged_but_nonzero.any()
     leaves = {name: problem[name].clone().requires_grad_() for name in PARAMETERS}
     outputs = mstpn_sequence(leaves["x"], leaves["weight"], leaves["bias"], leaves["decay"],
                              leaves["hebbian"], recorder, constraints, steps_impl)
@@ -271,3 +275,20 @@ def test_kernel_rejects_float64():
     with pytest.raises(ValueError, match="f_in: expected a contiguous CPU tensor"):
         KERNEL.forward_step(f, f, torch.zeros(1, 2), torch.zeros(1, 1), torch.zeros(1, 2),
                             torch.zeros(1, 2), 0.5, 20.0, MODE_UPDATE, torch.zeros(1, 1))
+
+
+@needs_kernel
+def test_kernel_zero_flags_skip_rows():
+    gamma = torch.full((3, 10), 1e-4)
+    lam = torch.full((3, 10), 0.5)
+    zn = torch.nn.functional.normalize(torch.rand(2, 10), dim=1)
+    f = torch.zeros(2, 3, 10)
+    f[1, 2] = 1.0
+    zero_rows = torch.tensor([[1, 1, 1], [0, 0, 0]], dtype=torch.uint8)
+    h = torch.empty(2, 3)
+    KERNEL.forward_step(f, f, zn, torch.zeros(2, 3), gamma, lam, 0.5, 20.0, MODE_UPDATE, h,
+                        zero_in=zero_rows, zero_out=zero_rows)
+    # Rows found zero are flagged; the decayed non-zero row is not.
+    assert zero_rows.tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert torch.equal(f[1, 2], torch.full((10,), 0.5))
+    assert torch.equal(h[0], torch.zeros(3))
