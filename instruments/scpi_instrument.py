@@ -257,15 +257,12 @@ class ScpiInstrument(SCPIMixin, Instrument):
 
     # ---- I/O with error conversion --------------------------------------------------
 
-    @contextmanager
-    def _io_errors(self, command: str) -> Iterator[None]:
-        try:
-            yield
-        except (VisaIOError, OSError) as error:
-            self._forget_instrument_state()
-            converted = convert_io_error(self.name, command, error)
-            log.error("%s", converted)
-            raise converted from error
+    def _convert_io_error(self, command: str, error: BaseException) -> InstrumentError:
+        """Return the driver error for a pyvisa or socket failure, logged, state forgotten."""
+        self._forget_instrument_state()
+        converted = convert_io_error(self.name, command, error)
+        log.error("%s", converted)
+        return converted
 
     def _forget_instrument_state(self) -> None:
         """Drop whatever the driver remembers of the instrument's settings.
@@ -274,24 +271,35 @@ class ScpiInstrument(SCPIMixin, Instrument):
         base class remembers nothing; a subclass that caches a setting resets it here.
         """
 
+    # The four transfers call the adapter directly (as PyMeasure's Instrument does) inside
+    # a plain try statement: they run for every message, so each layer counts.
+
     def write(self, command: str, **kwargs) -> None:
         self._last_command = command
-        with self._io_errors(command):
-            super().write(command, **kwargs)
+        try:
+            self.adapter.write(command, **kwargs)
+        except (VisaIOError, OSError) as error:
+            raise self._convert_io_error(command, error) from error
 
     def write_bytes(self, content: bytes, **kwargs) -> None:
         command = _describe_binary_message(content)
         self._last_command = command
-        with self._io_errors(command):
-            super().write_bytes(content, **kwargs)
+        try:
+            self.adapter.write_bytes(content, **kwargs)
+        except (VisaIOError, OSError) as error:
+            raise self._convert_io_error(command, error) from error
 
     def read(self, **kwargs) -> str:
-        with self._io_errors(self._last_command):
-            return super().read(**kwargs)
+        try:
+            return self.adapter.read(**kwargs)
+        except (VisaIOError, OSError) as error:
+            raise self._convert_io_error(self._last_command, error) from error
 
     def read_bytes(self, count: int, **kwargs) -> bytes:
-        with self._io_errors(self._last_command):
-            return super().read_bytes(count, **kwargs)
+        try:
+            return self.adapter.read_bytes(count, **kwargs)
+        except (VisaIOError, OSError) as error:
+            raise self._convert_io_error(self._last_command, error) from error
 
     def read_binary_block(self) -> bytes:
         """Read one IEEE 488.2 block reply and its terminator; return the payload."""
@@ -353,8 +361,10 @@ class ScpiInstrument(SCPIMixin, Instrument):
         """Close the connection; a failure raises ``InstrumentConnectionError``."""
         log.info("%s closing connection (resource %s)", self.name, self.resource_name)
         self._forget_instrument_state()
-        with self._io_errors("close"):
+        try:
             self.adapter.close()
+        except (VisaIOError, OSError) as error:
+            raise self._convert_io_error("close", error) from error
 
     # ---- error queue ----------------------------------------------------------------
 

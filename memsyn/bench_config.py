@@ -8,6 +8,7 @@ found, the line, so the user can fix the file without guessing.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import tomllib
@@ -17,6 +18,8 @@ from typing import Any
 
 from instruments.femto_dhpca100 import GAINS_V_PER_A, MODES
 from memsyn.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 #: Backends a bench file can select.
 BACKENDS = ("sim", "visa")
@@ -264,6 +267,13 @@ def _validate_limits(reader: _Reader) -> dict[str, float]:
         raise reader.fail(
             "limits", "min_voltage_v",
             f"{limits['min_voltage_v']:g} V must be below max_voltage_v = {limits['max_voltage_v']:g} V",
+        )
+    if limits["max_voltage_v"] > FORMING_RISK_VOLTAGE_V:
+        line = reader.locator.line_of("limits", "max_voltage_v")
+        log.warning(
+            "%s, line %s: limits.max_voltage_v = %g V is above %g V, where the SrTiO3 device "
+            "can electroform for good; keep it only if your protocols need it",
+            reader.path, line, limits["max_voltage_v"], FORMING_RISK_VOLTAGE_V,
         )
     if not 0 < limits["max_current_a"] <= HARDWARE_MAX_CURRENT_A:
         raise reader.fail(

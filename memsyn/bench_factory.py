@@ -73,65 +73,131 @@ def _open_simulated(config: BenchConfig, seed: int | None) -> Bench:
     return bench
 
 
+#: Order in which the instruments of a real bench are connected.
+CONNECT_ORDER = ("generator", "scope", "smu", "amplifier")
+
+NO_VISA_LIBRARY = (
+    "no VISA library was found; install NI-VISA or Keysight IO Libraries Suite, or run "
+    "'pip install pyvisa-py' for instruments on LAN or USB"
+)
+
+
+class ConnectionFailure(Exception):
+    """One instrument of a real bench could not be connected; the message says what to do."""
+
+    def __init__(self, role: str, message: str):
+        self.role = role
+        super().__init__(message)
+
+
 def _open_visa(config: BenchConfig) -> Bench:
-    from instruments.digital_output import Luci10DigitalOutput, ManualControl
-    from instruments.femto_dhpca100 import FemtoDHPCA100
-    from instruments.keysight_33500b import Keysight33500B
-    from instruments.keysight_m9601a import KeysightM9601A
-    from instruments.rs_rte1104 import RohdeSchwarzRTE1104
-
     limits = limits_of(config)
-    entries = config.instruments
-    opened: list = []
-
-    def connect(role: str, factory):
-        try:
-            instrument = factory()
-        except (InstrumentError, OSError, ValueError) as error:
-            _close_all(opened)
-            raise UsageError(
-                f"cannot connect to the {role} ({entries[role].resource or 'no resource'}) of "
-                f"bench {config.name}: {error}; check the address in {config.path} and that "
-                f"the instrument is on"
-            ) from None
-        except Exception as error:  # noqa: BLE001 - pyvisa raises many types; report them all
-            _close_all(opened)
-            raise UsageError(
-                f"cannot connect to the {role} of bench {config.name} "
-                f"({type(error).__name__}: {error}); check {config.path} and the VISA installation"
-            ) from None
-        opened.append(instrument)
-        return instrument
-
-    generator = connect("generator", lambda: Keysight33500B(
-        entries["generator"].resource, limits=limits, device_load_ohm=math.inf))
-    channel = getattr(generator, f"ch_{entries['generator'].settings.get('channel', 1)}")
-    # The load setting decides how programmed values map to the output voltage. The driver's
-    # safety checks depend on it, so it is set before any protocol programs a level.
-    channel.output_load = "INF" if config.generator_load == "INF" else 50.0
-    scope = connect("scope", lambda: RohdeSchwarzRTE1104(entries["scope"].resource))
     clock = MonotonicClock()
-    smu = connect("smu", lambda: KeysightM9601A(
-        entries["smu"].resource, limits, clock=clock, options=entries["smu"].settings.get("options", "")))
-
-    amplifier_settings = entries["amplifier"].settings
-    if amplifier_settings["control"] == "luci10":
-        control = connect("amplifier", lambda: Luci10DigitalOutput(amplifier_settings.get("adapter_id")))
-    else:
-        control = ManualControl()
-    amplifier = connect("amplifier", lambda: FemtoDHPCA100(
-        control, gain_v_per_a=config.amplifier_gain_v_per_a, mode=config.amplifier_mode))
+    opened: dict = {}
+    try:
+        for role in CONNECT_ORDER:
+            opened[role] = connect_instrument(config, role, limits, clock)
+    except ConnectionFailure as failure:
+        _close_all(opened.values())
+        raise UsageError(str(failure)) from None
 
     return Bench(
         name=config.name,
         backend="visa",
-        smu=smu,
-        generator=generator,
-        amplifier=amplifier,
-        scope=scope,
+        smu=opened["smu"],
+        generator=opened["generator"],
+        amplifier=opened["amplifier"],
+        scope=opened["scope"],
         limits=limits,
         clock=clock,
     )
+
+
+def probe_instruments(config: BenchConfig) -> list[tuple[str, object | None, str | None]]:
+    """Connect to each instrument of a real bench on its own.
+
+    Returns ``(role, instrument, None)`` for each instrument that connected and
+    ``(role, None, message)`` for each that did not, so that one unreachable instrument
+    does not hide the state of the others. The caller closes what connected.
+    """
+    limits = limits_of(config)
+    clock = MonotonicClock()
+    results: list[tuple[str, object | None, str | None]] = []
+    for role in CONNECT_ORDER:
+        try:
+            results.append((role, connect_instrument(config, role, limits, clock), None))
+        except ConnectionFailure as failure:
+            results.append((role, None, str(failure)))
+    return results
+
+
+def connect_instrument(config: BenchConfig, role: str, limits: SafetyLimits, clock):
+    """Connect the driver of one role of a real bench; raise ConnectionFailure if it fails.
+
+    Connecting turns no output on. The generator's load setting is written, because the
+    driver's safety checks depend on it.
+    """
+    entry = config.instruments[role]
+    try:
+        return _CONNECTORS[role](config, entry, limits, clock)
+    except (InstrumentError, OSError, ValueError) as error:
+        raise ConnectionFailure(role, _connection_advice(config, role, error)) from None
+    except Exception as error:  # noqa: BLE001 - pyvisa and vendor libraries raise many types
+        raise ConnectionFailure(
+            role, _connection_advice(config, role, f"{type(error).__name__}: {error}")
+        ) from None
+
+
+def _connection_advice(config: BenchConfig, role: str, error) -> str:
+    resource = config.instruments[role].resource or "no resource"
+    # pyvisa says "Could not locate a VISA implementation" when no VISA library is installed;
+    # the address is not the problem then.
+    if "VISA implementation" in str(error):
+        return f"cannot connect to the {role} ({resource}): {NO_VISA_LIBRARY}"
+    return (
+        f"cannot connect to the {role} ({resource}) of bench {config.name}: {error}; check its "
+        f"address in {config.path}, the cable, and that the instrument is on"
+    )
+
+
+def _connect_generator(config, entry, limits, clock):
+    from instruments.keysight_33500b import Keysight33500B
+
+    generator = Keysight33500B(entry.resource, limits=limits, device_load_ohm=math.inf)
+    channel = getattr(generator, f"ch_{entry.settings.get('channel', 1)}")
+    channel.output_load = "INF" if config.generator_load == "INF" else 50.0
+    return generator
+
+
+def _connect_scope(config, entry, limits, clock):
+    from instruments.rs_rte1104 import RohdeSchwarzRTE1104
+
+    return RohdeSchwarzRTE1104(entry.resource)
+
+
+def _connect_smu(config, entry, limits, clock):
+    from instruments.keysight_m9601a import KeysightM9601A
+
+    return KeysightM9601A(entry.resource, limits, clock=clock, options=entry.settings.get("options", ""))
+
+
+def _connect_amplifier(config, entry, limits, clock):
+    from instruments.digital_output import Luci10DigitalOutput, ManualControl
+    from instruments.femto_dhpca100 import FemtoDHPCA100
+
+    if entry.settings["control"] == "luci10":
+        control = Luci10DigitalOutput(entry.settings.get("adapter_id"))
+    else:
+        control = ManualControl()
+    return FemtoDHPCA100(control, gain_v_per_a=config.amplifier_gain_v_per_a, mode=config.amplifier_mode)
+
+
+_CONNECTORS = {
+    "generator": _connect_generator,
+    "scope": _connect_scope,
+    "smu": _connect_smu,
+    "amplifier": _connect_amplifier,
+}
 
 
 def _close_all(instruments: list) -> None:

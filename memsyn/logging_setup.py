@@ -42,6 +42,11 @@ def configure_logging(verbosity: int = 0, quiet: bool = False) -> None:
     for package in ("memsyn", "instruments", "protocols", "fitting", "sim_backend", "stpn"):
         logging.getLogger(package).setLevel(level)
 
+    # PyMeasure warns at import about optional packages (ZMQ, cloudpickle, IPython) that
+    # memsyn does not use; show its messages only from -vv on.
+    if verbosity < 2:
+        logging.getLogger("pymeasure").setLevel(logging.ERROR)
+
 
 def progress_enabled(quiet: bool) -> bool:
     """Return whether progress bars should be drawn: not with --quiet, not without a terminal."""

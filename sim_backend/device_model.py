@@ -396,6 +396,9 @@ class MemristorModel:
         self._retention_ratio = float(
             self.params.retention_tau_s / short_term_tau_s(0.0, self.params)
         )
+        # tau(V) and s(V) of the levels met so far, by voltage (see _level_constants).
+        self._level_cache: dict[float, tuple[float, float]] = {}
+        self._level_cache_params = self.params
 
     # ----- public interface ----------------------------------------------------------
 
@@ -433,7 +436,7 @@ class MemristorModel:
             raise ValueError(
                 f"read voltage must be a finite number of volts, got {read_voltage_v!r}"
             )
-        shape = float(iv_shape(voltage, self.params))
+        shape = self._level_constants(voltage)[1]
         w = self._w_total_s(self._w_s)
         if self._electroformed:
             return self.params.filament_conductance_s + w * shape
@@ -474,6 +477,25 @@ class MemristorModel:
             and not (voltage != level).any()
         )
 
+    def _level_constants(self, voltage_v: float) -> tuple[float, float]:
+        """Return tau(V) in seconds and s(V) for one voltage, remembered per voltage.
+
+        Both are the numpy functions above evaluated on a one-sample array, so they are
+        the numbers the general path computes for that level. Reads and holds meet a few
+        levels again and again, and one numpy evaluation costs far more than a lookup.
+        """
+        cache = self._level_cache
+        if self._level_cache_params is not self.params or len(cache) > 4096:
+            cache.clear()
+            self._level_cache_params = self.params
+        constants = cache.get(voltage_v)
+        if constants is None:
+            level = np.array([voltage_v])
+            constants = (float(short_term_tau_s(level, self.params)[0]),
+                         float(iv_shape(level, self.params)[0]))
+            cache[voltage_v] = constants
+        return constants
+
     def _apply_constant(self, voltage: np.ndarray, dt_s: float) -> np.ndarray:
         """``apply`` for one level below the pulse threshold, where F and W only relax.
 
@@ -482,15 +504,15 @@ class MemristorModel:
         """
         p = self.params
         n = voltage.size
-        level = voltage[:1]
-        cum_relax = np.cumsum(np.repeat(dt_s / short_term_tau_s(level, p), n))
+        tau_s, shape = self._level_constants(float(voltage[0]))
+        cum_relax = np.cumsum(np.full(n, dt_s / tau_s))
         w = np.empty(n)
         f = np.empty(n)
         self._relax(cum_relax, w, f)
         self._time_s += dt_s * n
         w = self._add_drift(w, dt_s)
 
-        conductance = (w + f) * iv_shape(level, p)
+        conductance = (w + f) * shape
         current = conductance * voltage
         noise_std = np.hypot(p.read_noise_rel * current, p.read_noise_floor_a)
         return current + noise_std * self._rng.standard_normal(n)
@@ -514,7 +536,7 @@ class MemristorModel:
 
         # Below the pulse threshold the state only relaxes: the closed form of _relax.
         self._close_segment()
-        relax_f = duration / float(short_term_tau_s(voltage, self.params))
+        relax_f = duration / self._level_constants(voltage)[0]
         self._f_s *= math.exp(-relax_f)
         w_min = self.params.w_min_s
         self._w_s = w_min + (self._w_s - w_min) * math.exp(-relax_f / self._retention_ratio)

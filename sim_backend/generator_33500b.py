@@ -218,13 +218,15 @@ class Simulated33500B(ScpiInstrument):
 
     def _burst_segment(self, channel: ChannelState, waveform: Waveform, time_s: float) -> Segment:
         idle_v = waveform.start_level_v()
+        repeat_s = self._repeat_period_s(channel)
+        if channel.burst_start_s is None and repeat_s is None:
+            return Segment(math.inf, level_v=idle_v)  # waiting for a trigger
         cycles = channel.burst_cycles
         burst_s = cycles * waveform.period_s
 
         starts = []
         if channel.burst_start_s is not None:
             starts.append(channel.burst_start_s)
-        repeat_s = self._repeat_period_s(channel)
         if repeat_s is not None:
             index = math.floor((time_s - channel.started_s) / repeat_s + 1e-12)
             starts.extend(channel.started_s + max(index + k, 0) * repeat_s for k in (0, 1))

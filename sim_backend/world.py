@@ -27,6 +27,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -68,12 +69,12 @@ class Block:
         return self.t0_s + self.dt_s * np.arange(self.voltage_v.size)
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """Output of a source from a given time until ``until_s``.
 
     The output is a constant ``level_v``, or a waveform that ``sampler(t0_s, count, dt_s)``
-    returns as interval means for absolute start times ``t0_s + k * dt_s``.
+    returns as interval means for absolute start times ``t0_s + k * dt_s``. (A named tuple,
+    because the time engine creates several per command.)
     """
 
     until_s: float
@@ -82,8 +83,7 @@ class Segment:
     dt_s: float = math.inf
 
 
-@dataclass(frozen=True)
-class Interest:
+class Interest(NamedTuple):
     """A time window in which a recorder needs samples at most ``dt_s`` apart."""
 
     start_s: float
@@ -162,13 +162,18 @@ class SimulatedWorld:
 
     def advance_to(self, end_s: float, stop: Callable[[], bool] | None = None) -> None:
         """Let time run until ``end_s`` (or until ``stop()`` turns true after a piece)."""
-        self._check_wait_cost(end_s)
+        clock = self.clock
+        now_s = clock.now()
+        if now_s >= end_s:
+            return
+        segment = self.device_segment(now_s)
+        self._check_wait_cost(segment, now_s, end_s)
         guard = 0
-        while self.clock.now() < end_s:
+        while now_s < end_s:
             if stop is not None and stop():
                 return
-            now_s = self.clock.now()
-            segment = self.device_segment(now_s)
+            if segment is None:
+                segment = self.device_segment(now_s)
             boundary_s = min(end_s, segment.until_s, self.scope.next_event_s(now_s))
             if boundary_s <= now_s:
                 # An event falls exactly on now: handle it and look again.
@@ -176,6 +181,7 @@ class SimulatedWorld:
                 guard += 1
                 if guard > 1000:
                     raise RuntimeError(f"simulated time is stuck at {now_s} s")
+                segment = None
                 continue
             guard = 0
             if segment.sampler is None:
@@ -183,11 +189,11 @@ class SimulatedWorld:
             else:
                 self._run_sampled(segment, now_s, boundary_s)
             self._handle_scope_events()
+            segment = None
+            now_s = clock.now()
 
-    def _check_wait_cost(self, end_s: float) -> None:
+    def _check_wait_cost(self, segment: Segment, now_s: float, end_s: float) -> None:
         """Reject a wait whose running waveform would need more samples than the simulator allows."""
-        now_s = self.clock.now()
-        segment = self.device_segment(now_s)
         if segment.sampler is None or end_s - now_s <= 0:
             return
         samples = (min(end_s, segment.until_s) - now_s) / segment.dt_s
@@ -275,6 +281,9 @@ class SimulatedWorld:
     def _realise_piece(self, start_s: float, end_s: float, voltage_v: float,
                        interests: list[Interest]) -> None:
         """Advance the device over one constant piece: samples where needed, hold elsewhere."""
+        if all(interest.end_s <= start_s or interest.start_s >= end_s for interest in interests):
+            self._hold(start_s, end_s, voltage_v)
+            return
         cuts = {start_s, end_s}
         for interest in interests:
             for edge in (interest.start_s, interest.end_s):

@@ -41,34 +41,59 @@ def _missing_action(args) -> int:
 
 def run_check(args) -> int:
     from memsyn.bench_config import default_bench_path, load_bench_config
-    from memsyn.bench_factory import open_bench
+    from memsyn.bench_factory import open_bench, probe_instruments
 
     path = args.bench if args.bench is not None else default_bench_path()
     config = load_bench_config(path)
-    bench = open_bench(config)
+    print(f"bench {config.name} ({config.backend}) from {path}")
+    print(f"  limits: {config.min_voltage_v:g} V ... {config.max_voltage_v:g} V at the device, "
+          f"current at most {config.max_current_a:g} A")
+
+    if config.backend == "sim":
+        bench = open_bench(config)
+        connected = [(role, instrument, None) for role, instrument in bench.instruments().items()]
+    else:
+        bench = None
+        connected = probe_instruments(config)
+
+    failures = 0
     try:
-        print(f"bench {bench.name} ({bench.backend}) from {path}")
-        limits = bench.limits
-        print(f"  limits: {limits.min_voltage_v:g} V ... {limits.max_voltage_v:g} V at the device, "
-              f"current at most {limits.max_current_a:g} A")
-        failures = 0
-        for role, instrument in bench.instruments().items():
-            try:
-                identity = identify(instrument)
-            except Exception as error:  # noqa: BLE001 - report every instrument, then fail
-                log.error("identification of the %s of bench %s failed: %s", role, bench.name, error)
-                print(f"  {role:<10} FAILED: {error}")
+        for role, instrument, problem in connected:
+            if problem is None:
+                try:
+                    identity = identify(instrument)
+                except Exception as error:  # noqa: BLE001 - report every instrument, then fail
+                    problem = str(error)
+            if problem is not None:
+                log.error("check of the %s of bench %s failed: %s", role, config.name, problem)
+                print(f"  {role:<10} FAILED: {problem}")
                 failures += 1
-                continue
-            print(f"  {role:<10} {identity}")
+            else:
+                print(f"  {role:<10} {identity}")
     finally:
-        bench.close()
+        if bench is not None:
+            bench.close()
+        else:
+            _close_connected(connected)
 
     if failures:
-        print(f"identification failed for {failures} instrument(s); check their addresses in {path}")
+        print(f"{failures} instrument(s) failed the check; see the messages above")
         return 1
     print("all instruments answered; no output was turned on")
     return 0
+
+
+def _close_connected(connected) -> None:
+    for role, instrument, _ in connected:
+        if instrument is None:
+            continue
+        closer = getattr(instrument, "close", None) or getattr(getattr(instrument, "adapter", None), "close", None)
+        if closer is None:
+            continue
+        try:
+            closer()
+        except Exception as error:  # noqa: BLE001 - keep closing the others
+            log.error("closing the %s failed: %s", role, error)
 
 
 def identify(instrument) -> str:

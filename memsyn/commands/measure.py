@@ -94,13 +94,15 @@ def _run_protocol(args) -> int:
             "set parameters with --param NAME=VALUE"
         )
     procedure = make_procedure(args.protocol, _parse_params(args.param))
+    # Check the output folder before the bench is opened, so that a missing --out touches
+    # no instrument.
+    out_dir = None if args.dry_run else _require_out(args)
     bench = _open_bench(args.bench, args.seed)
     try:
         summary = prepare_procedure(procedure, bench)
         if args.dry_run:
             _print_summary(args.protocol, summary)
             return 0
-        out_dir = _require_out(args)
         path = _free_path(out_dir, args.protocol)
         with _progress_bar(args) as report:
             record = run_procedure(
@@ -126,6 +128,7 @@ def _run_campaign(args) -> int:
     if args.param:
         raise UsageError("--param does not apply to a campaign; set parameters in the campaign file")
     campaign = load_campaign(args.campaign_file)
+    out_dir = None if args.dry_run else _require_out(args)
     bench = _open_bench(args.bench, args.seed)
     try:
         if args.dry_run:
@@ -135,7 +138,6 @@ def _run_campaign(args) -> int:
             total_s = sum(procedure.summary.duration_s for procedure in procedures)
             print(f"campaign {campaign.name}: {len(procedures)} steps, about {total_s:.0f} s of bench time")
             return 0
-        out_dir = _require_out(args)
         with _progress_bar(args) as report:
             record = run_campaign(
                 campaign, bench, out_dir, seed=bench.description.get("seed", args.seed),

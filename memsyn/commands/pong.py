@@ -119,6 +119,7 @@ def run_train(args) -> int:
     try:
         if args.resume:
             settings, config, info = load_run_settings(args.out)
+            _check_resume_arguments(args, settings, info)
             if args.frames is not None and args.frames != settings.frames:
                 log.info("extending the run from %d to %d frames (the learning rate keeps "
                          "decaying over %d frames)", settings.frames, args.frames,
@@ -147,6 +148,25 @@ def run_train(args) -> int:
           f"({summary.updates} updates, {summary.episodes} games, recent return {recent}); "
           f"checkpoint: {trainer.checkpoint_path}")
     return 0
+
+
+def _check_resume_arguments(args, settings, info) -> None:
+    """Raise UsageError if --resume comes with settings that differ from the run's own."""
+    from stpn.device import load_device_file
+    from stpn.settings import TrainSettings
+
+    defaults = TrainSettings()
+    changed = [name for name in TrainSettings.help_texts()
+               if name != "frames" and getattr(args, name) != getattr(defaults, name)
+               and getattr(args, name) != getattr(settings, name)]
+    if changed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+        raise UsageError(f"{flags} cannot change when resuming: the run continues with the "
+                         f"settings in {args.out / 'settings.json'} (only --frames may change)")
+    if args.device is not None and info.get("sha256") not in (None,
+                                                              load_device_file(args.device).sha256):
+        raise UsageError(f"{args.device} is not the device file this run was trained with "
+                         f"({info.get('path', 'unknown')}); resume without --device")
 
 
 def _agent_config(settings, device_path):

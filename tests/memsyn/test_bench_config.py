@@ -207,3 +207,15 @@ def test_adapter_id_needs_luci10(tmp_path):
     message = error_for(tmp_path, VALID.replace('mode = "low_noise"', 'mode = "low_noise"\nadapter_id = 2'))
     assert "adapter_id" in message
     assert "luci10" in message
+
+
+def test_limit_above_forming_risk_warns(tmp_path, caplog):
+    config = load_bench_config(write(tmp_path, VALID.replace("max_voltage_v = 4.0", "max_voltage_v = 9.0")))
+    assert config.max_voltage_v == 9.0
+    assert "electroform" in caplog.text
+    assert "line 6" in caplog.text
+
+
+def test_published_limit_does_not_warn(tmp_path, caplog):
+    load_bench_config(write(tmp_path, VALID))
+    assert "electroform" not in caplog.text

@@ -37,5 +37,25 @@ def test_visa_bench_without_instruments_is_usage_error(tmp_path):
     path = tmp_path / "lab.toml"
     path.write_text(text)
     config = load_bench_config(path)
-    with pytest.raises(UsageError, match="cannot connect to the generator"):
+    with pytest.raises(UsageError, match=r"cannot connect to the generator \(ASRL99::INSTR\): no VISA library"):
         open_bench(config)
+
+
+def test_bench_check_reports_every_instrument(tmp_path, capsys):
+    from memsyn.cli import main
+
+    text = default_bench_path().read_text()
+    text = text.replace('backend = "sim"', 'backend = "visa"').replace("[sim]\nseed = 1\n", "")
+    for role in ("smu", "generator", "scope"):
+        text = text.replace(f"[instruments.{role}]\n", f'[instruments.{role}]\nresource = "ASRL99::INSTR"\n')
+    text = text.replace('mode = "low_noise"', 'mode = "low_noise"\ncontrol = "manual"')
+    path = tmp_path / "lab.toml"
+    path.write_text(text)
+
+    assert main(["bench", "check", "--bench", str(path)]) == 1
+    output = capsys.readouterr().out
+    assert "generator  FAILED" in output
+    assert "scope      FAILED" in output
+    assert "smu        FAILED" in output
+    assert "amplifier" in output
+    assert "3 instrument(s) failed the check" in output

@@ -139,3 +139,20 @@ def test_command_lists_every_protocol():
     from protocols import PROTOCOLS
 
     assert PROTOCOL_NAMES == tuple(PROTOCOLS)
+
+
+@pytest.mark.parametrize("arguments", [["iv-sweep"], ["campaign", "quick.toml"]])
+def test_missing_out_opens_no_bench(arguments, monkeypatch, capsys):
+    from pathlib import Path
+
+    import memsyn.commands.measure as measure
+
+    campaigns = Path(__file__).resolve().parents[2] / "campaigns"
+    arguments = [str(campaigns / item) if item.endswith(".toml") else item for item in arguments]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the bench was opened")
+
+    monkeypatch.setattr(measure, "_open_bench", fail)
+    assert main(["measure", *arguments]) == 2
+    assert "missing --out DIR" in capsys.readouterr().err
