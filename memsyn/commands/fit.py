@@ -7,10 +7,9 @@ import logging
 import math
 from pathlib import Path
 
-from fitting.campaign import DEFAULT_STEP_INTERVAL_S, fit_campaign
-from fitting.device_file import load_device_file, summarize_device, write_device_file
-from fitting.errors import FittingError
-from fitting.short_term import DF_STEP_GRID_S
+# Only dependency-free modules here: lmfit, scipy, pandas and matplotlib load in the
+# handlers, so that building the parser for --help stays fast.
+from fitting.defaults import DEFAULT_STEP_INTERVAL_S, DF_STEP_GRID_S
 from memsyn.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -75,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.df_step_grid_ns) and args.df_step_grid_ns > 0):
         raise UsageError(f"--df-step-grid-ns must be a positive number of nS, got {args.df_step_grid_ns!r}")
 
+    from fitting.campaign import fit_campaign
+    from fitting.device_file import summarize_device, write_device_file
+    from fitting.errors import FittingError
+
     try:
         fit = fit_campaign(
             args.results_dir,
@@ -108,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(path: Path) -> int:
+    from fitting.device_file import load_device_file, summarize_device
+    from fitting.errors import FittingError
+
     try:
         document = load_device_file(path)
     except FittingError as error:

@@ -67,12 +67,15 @@ def training_curves(episodes_csv):
     running = episodes["return"].rolling(window, min_periods=1).mean()
     returns.plot(episodes["frames"], running, "-", label=f"mean of {window}")
     returns.set(xlabel="Frames", ylabel="Episode return", title="Return against frames")
+    returns.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     returns.legend()
     if updates is not None and len(updates):
         for column in ("policy_loss", "value_loss", "entropy"):
             if column in updates:
                 losses.plot(updates["frames"], updates[column], lw=0.8, label=column)
-        losses.set(xlabel="Frames", title="Losses")
+        losses.set(xlabel="Frames", ylabel="Loss per update (policy, value) or entropy (nats)",
+                   title="Losses")
+        losses.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         losses.legend()
     else:
         losses.set_axis_off()

@@ -11,7 +11,9 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.colors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -20,16 +22,22 @@ NANO = 1e9
 
 def iv_hysteresis(data: pd.DataFrame):
     """Plot current against voltage for every cycle of an I-V sweep."""
-    figure, (linear, logarithmic) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (linear, logarithmic) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     cycles = sorted(data["Cycle"].unique())
-    colours = plt.cm.viridis(np.linspace(0, 1, max(len(cycles), 2)))
-    for colour, cycle in zip(colours, cycles):
+    colour_map = plt.cm.viridis
+    norm = matplotlib.colors.Normalize(vmin=min(cycles), vmax=max(max(cycles), min(cycles) + 1))
+    for cycle in cycles:
         rows = data[data["Cycle"] == cycle]
+        colour = colour_map(norm(cycle))
         linear.plot(rows["Voltage (V)"], rows["Current (A)"] * 1e6, color=colour, lw=0.8)
-        logarithmic.semilogy(rows["Voltage (V)"], np.abs(rows["Current (A)"]) + 1e-15, color=colour, lw=0.8)
+        logarithmic.semilogy(rows["Voltage (V)"], np.abs(rows["Current (A)"]) * 1e6 + 1e-9,
+                             color=colour, lw=0.8)
     linear.set(xlabel="Voltage at Pt (V)", ylabel="Current (uA)", title="I-V, all cycles")
-    logarithmic.set(xlabel="Voltage at Pt (V)", ylabel="|Current| (A)", title="I-V, log scale")
-    figure.tight_layout()
+    logarithmic.set(xlabel="Voltage at Pt (V)", ylabel="|Current| (uA)", title="I-V, log scale")
+    bar = figure.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=colour_map), ax=[linear, logarithmic],
+                          label="cycle", shrink=0.9)
+    bar.locator = matplotlib.ticker.MaxNLocator(integer=True)
+    bar.update_ticks()
 
     voltage = data["Voltage (V)"].to_numpy()
     current = data["Current (A)"].to_numpy()
@@ -86,25 +94,43 @@ def pulse_responses(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def short_term_responses(data: pd.DataFrame):
-    """Plot the conductance change after pulses of each amplitude, one panel per width."""
+    """Plot the conductance change after pulses of each amplitude, one panel per width.
+
+    Each curve is the mean over repeats of G - G(before the pulse), on a log time axis.
+    Repeats are matched by their scheduled read times where the file has them.
+    """
+    time_column = _time_axis_column(data)
     widths = sorted(data["Pulse width (s)"].unique())
     figure, axes = plt.subplots(1, len(widths), figsize=(4 * len(widths), 3.6), squeeze=False)
     for axis, width in zip(axes[0], widths):
         subset = data[data["Pulse width (s)"] == width]
         for amplitude in sorted(subset["Pulse amplitude (V)"].unique()):
             rows = subset[subset["Pulse amplitude (V)"] == amplitude]
-            curves = []
-            for _, repeat in rows.groupby("Repeat"):
-                baseline = repeat.loc[repeat["Time since pulse (s)"] < 0, "Conductance (S)"].mean()
-                curves.append(repeat.assign(delta=repeat["Conductance (S)"] - baseline))
-            joined = pd.concat(curves)
-            mean = joined.groupby("Time since pulse (s)")["delta"].mean()
-            axis.plot(mean.index, mean.to_numpy() * NANO, label=f"{amplitude:g} V")
-        axis.set(xlabel="Time since pulse (s)", ylabel="G - G(t<0) (nS)", title=f"width {width * 1e6:g} us")
-        axis.legend(fontsize=8)
+            mean = _mean_change_after_pulse(rows, time_column)
+            axis.semilogx(mean.index, mean.to_numpy() * NANO, "-", marker=".", ms=3, label=f"{amplitude:g} V")
+        axis.set(xlabel="Time since pulse (s)", ylabel="G - G(before pulse) (nS)",
+                 title=f"width {width * 1e6:g} us")
+        axis.legend(fontsize=8, title="amplitude", title_fontsize=8)
     figure.tight_layout()
     return figure, {"widths (us)": ", ".join(f"{w * 1e6:g}" for w in widths),
                     "repeats": int(data["Repeat"].nunique())}
+
+
+def _time_axis_column(data: pd.DataFrame) -> str:
+    if "Scheduled time since pulse (s)" in data.columns:
+        return "Scheduled time since pulse (s)"
+    return "Time since pulse (s)"
+
+
+def _mean_change_after_pulse(rows: pd.DataFrame, time_column: str) -> pd.Series:
+    """Return the mean over repeats of G - G(before the pulse) for reads after the pulse."""
+    changes = []
+    for _, repeat in rows.groupby("Repeat"):
+        baseline = repeat.loc[repeat["Time since pulse (s)"] < 0, "Conductance (S)"].mean()
+        after = repeat[repeat["Time since pulse (s)"] > 0]
+        changes.append(after.assign(change=after["Conductance (S)"] - baseline))
+    joined = pd.concat(changes)
+    return joined.groupby(time_column)["change"].mean().sort_index()
 
 
 def df_heat_map(table: list[dict]):
@@ -134,34 +160,35 @@ def decay_curves(data: pd.DataFrame, points: list[dict]):
     """Plot the decay after the main pulse on a log time axis, one curve per bias, with the
     exponential of the fitted time constant drawn over each."""
     tau_by_bias = {round(float(point["bias_v"]), 6): float(point["tau"]["value"]) for point in points}
+    time_column = _time_axis_column(data)
     biases = sorted(data["Bias (V)"].unique())
     colours = plt.cm.coolwarm(np.linspace(0, 1, max(len(biases), 2)))
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
     for colour, bias in zip(colours, biases):
-        rows = data[(data["Bias (V)"] == bias)]
-        curves = []
-        for _, repeat in rows.groupby("Repeat"):
-            baseline = repeat.loc[repeat["Time since pulse (s)"] < 0, "Conductance (S)"].mean()
-            after = repeat[repeat["Time since pulse (s)"] > 0]
-            curves.append(after.assign(delta=after["Conductance (S)"] - baseline))
-        joined = pd.concat(curves)
-        mean = joined.groupby("Scheduled time since pulse (s)" if "Scheduled time since pulse (s)" in joined
-                              else "Time since pulse (s)")["delta"].mean()
+        mean = _mean_change_after_pulse(data[data["Bias (V)"] == bias], time_column)
         time_s = mean.index.to_numpy(dtype=float)
-        delta_ns = mean.to_numpy() * NANO
-        axis.semilogx(time_s, delta_ns, "o", ms=3, color=colour, label=f"{bias:+.2f} V")
+        change_ns = mean.to_numpy() * NANO
+        axis.semilogx(time_s, change_ns, "o", ms=3, color=colour, label=f"{bias:+.2f} V")
         tau = tau_by_bias.get(round(float(bias), 6))
-        if tau is not None and tau > 0:
-            shape = np.exp(-time_s / tau)
-            # The amplitude that best matches the fitted time constant (linear least squares).
-            amplitude = float(shape @ delta_ns / (shape @ shape)) if shape @ shape > 0 else 0.0
+        if tau is not None and tau > 0 and time_s.size >= 2:
             dense = np.geomspace(time_s.min(), time_s.max(), 200)
-            axis.semilogx(dense, amplitude * np.exp(-dense / tau), "-", lw=1, color=colour)
-    axis.set(xlabel="Time since main pulse (s)", ylabel="G - G(t<0) (nS)",
-             title="Bias-controlled decay (points: mean of repeats, lines: exponential fits)")
-    axis.legend(fontsize=7, ncol=2)
+            axis.semilogx(dense, _matched_exponential(time_s, change_ns, tau, dense), "-", lw=1, color=colour)
+    axis.set(xlabel="Time since main pulse (s)", ylabel="G - G(before pulse) (nS)",
+             title="Bias-controlled decay: mean of repeats (points), exponential fits (lines)")
+    axis.legend(fontsize=7, ncol=2, title="bias", title_fontsize=7)
     figure.tight_layout()
-    return figure, {f"tau at {float(p['bias_v']):+.2f} V (s)": _with_error(p["tau"]) for p in points}
+    parameters = {f"tau at {float(p['bias_v']):+.2f} V (s)": _with_error(p["tau"]) for p in points}
+    parameters["lines"] = ("offset + amplitude x exp(-t / tau) with the fitted tau; offset and "
+                           "amplitude matched to the mean curve by linear least squares")
+    return figure, parameters
+
+
+def _matched_exponential(time_s, change_ns, tau_s, dense_s):
+    """Return offset + amplitude exp(-t / tau) on ``dense_s``, with offset and amplitude the
+    linear least-squares match to the points for the given tau."""
+    basis = np.column_stack([np.ones_like(time_s), np.exp(-time_s / tau_s)])
+    (offset, amplitude), *_ = np.linalg.lstsq(basis, change_ns, rcond=None)
+    return offset + amplitude * np.exp(-dense_s / tau_s)
 
 
 def lambda_against_bias(decay: dict):
@@ -183,7 +210,8 @@ def lambda_against_bias(decay: dict):
              title=f"Decay factor, step interval {step:g} s")
     axis.legend()
     figure.tight_layout()
-    parameters = {name: _with_error(sigmoid[name]) for name in ("L", "k", "V0", "Lambda0")}
+    parameters = {f"{name} ({sigmoid[name].get('unit', '1')})": _with_error(sigmoid[name])
+                  for name in ("L", "k", "V0", "Lambda0")}
     parameters["step interval (s)"] = f"{step:g}"
     parameters["Lambda range"] = (f"{float(decay['lambda_min']['value']):.3f} to "
                                   f"{float(decay['lambda_max']['value']):.3f}")
@@ -201,6 +229,9 @@ def energy_against_df(pulses: pd.DataFrame, pulse_energy: dict):
     if len(df_ns):
         dense = np.geomspace(df_ns.min(), df_ns.max(), 100)
         axis.loglog(dense, c_j * dense**alpha * 1e12, "-", label=f"E = {c_j * 1e12:.1f} pJ x dF^{alpha:.2f}")
+    axis.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axis.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     axis.set(xlabel="dF (nS)", ylabel="Pulse energy (pJ)", title="Pulse energy against dF")
     axis.legend()
     figure.tight_layout()
