@@ -22,21 +22,21 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its OpenMP runtime
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import argparse
+import statistics
+import tempfile
+import time
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from stpn.a2c import A2CTrainer  # noqa: E402
-from stpn.device import PUBLISHED_DEVICE_PATH, load_device_file  # noqa: E402
-from stpn.mstpn_kernel import load_kernel  # noqa: E402
-from stpn.layer_mstpn import MSTPN  # noqa: E402
-from stpn.network import FEATURES, AgentConfig, default_hidden_size  # noqa: E402
-from stpn.pong_env import make_pong_env  # noqa: E402
-from stpn.settings import TrainSettings  # noqa: E402
+from stpn.a2c import A2CTrainer
+from stpn.device import PUBLISHED_DEVICE_PATH, load_device_file
+from stpn.layer_mstpn import MSTPN
+from stpn.mstpn_kernel import load_kernel
+from stpn.network import FEATURES, AgentConfig, default_hidden_size
+from stpn.pong_env import make_pong_env
+from stpn.settings import TrainSettings
 
 
 def emulator_rate(envs: int, frame_skip: int, steps: int, seed: int) -> float:

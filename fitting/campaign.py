@@ -34,6 +34,7 @@ from fitting.conductance import (
 )
 from fitting.decay import DecayAnalysis, compare_decay_models, fit_bias_decay
 from fitting.decay_factor import SigmoidFit, fit_sigmoid, lambda_from_tau
+from fitting.defaults import DEFAULT_STEP_INTERVAL_S, DF_STEP_GRID_S
 from fitting.device_file import FORMAT_NAME, FORMAT_VERSION, validate_device_document
 from fitting.df_models import DfSurfaceFit, describe_surface, fit_df_surface
 from fitting.errors import FitQualityError, FitWarnings, ResultsFileError
@@ -42,7 +43,6 @@ from fitting.pulse_energy import PowerLawFit, fit_pulse_energy
 from fitting.quantity import exact, quantity
 from fitting.results_files import ResultsFile, check_time_increases, find_campaign_files
 from fitting.short_term import (
-    DF_STEP_GRID_S,
     PulseResponse,
     ResponseCell,
     df_max_from_table,
@@ -53,7 +53,6 @@ from fitting.short_term import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STEP_INTERVAL_S = 1.0
 TIME_BASE = (
     "Lambda is the factor by which F shrinks over one network step of step_interval_s "
     "seconds: Lambda = exp(-step_interval_s / tau)"

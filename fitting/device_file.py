@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,8 @@ def write_device_file(document: Any, path: str | os.PathLike) -> Path:
 
     The JSON goes to a temporary file in the same directory, is read back and validated,
     and only then replaces ``path``. An invalid document raises ``DeviceFileError`` and
-    leaves any existing file at ``path`` untouched.
+    leaves any existing file at ``path`` untouched. The written file gets the permissions
+    that the umask gives a new file (0o644 with umask 022), like the plots.
     """
     path = Path(path)
     document = getattr(document, "document", document)
@@ -125,18 +126,7 @@ def write_device_file(document: Any, path: str | os.PathLike) -> Path:
         raise DeviceFileError(f"device document for {path} contains NaN or infinity (not written): {error}") from error
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        temporary = Path(handle.name)
-        try:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except OSError:
-            handle.close()
-            temporary.unlink()
-            raise
+    temporary = _write_new_file(path.parent, f".{path.name}.", ".tmp", text)
     try:
         load_device_file(temporary)
         os.replace(temporary, path)
@@ -145,6 +135,26 @@ def write_device_file(document: Any, path: str | os.PathLike) -> Path:
             temporary.unlink()
     log.info("wrote device file %s", path)
     return path
+
+
+def _write_new_file(directory: Path, prefix: str, suffix: str, text: str) -> Path:
+    """Write ``text`` to a new uniquely named file in ``directory``, synced; return its path.
+
+    The file is created with mode 0o666 and the process umask removes bits from it, so it
+    gets the permissions of any other file the user writes (0o644 with the usual umask 022).
+    ``tempfile.mkstemp`` would create it readable by the owner only.
+    """
+    candidate = directory / f"{prefix}{secrets.token_hex(8)}{suffix}"
+    descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        candidate.unlink(missing_ok=True)
+        raise
+    return candidate
 
 
 def summarize_device(document: dict) -> str:
@@ -164,7 +174,7 @@ def summarize_device(document: dict) -> str:
     df_max = number("short_term.df_max")["value"]
     provenance = document["provenance"]
     sigmoid = ", ".join(
-        show(f"decay.sigmoid.{name}", 1, unit)
+        f"{name} = {show(f'decay.sigmoid.{name}', 1, unit)}"
         for name, unit in (("L", ""), ("k", "1/V"), ("V0", "V"), ("Lambda0", ""))
     )
     lines = [
@@ -185,7 +195,8 @@ def summarize_device(document: dict) -> str:
             f"Lambda range             [{show('decay.lambda_min', 1, '')}, "
             f"{show('decay.lambda_max', 1, '')}]"
         ),
-        f"sigmoid                  {sigmoid}",
+        "sigmoid                  Lambda(V) = L / (1 + exp(-k (V - V0))) + Lambda0",
+        f"                         {sigmoid}",
         f"decay points             {len(document['decay']['points'])} biases",
         (
             f"pulse energy             E = {show('pulse_energy.c', 1e12, 'pJ')} x "

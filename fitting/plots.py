@@ -3,8 +3,9 @@
 Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg canvas, so
 nothing touches pyplot's global state or needs a display. Fixed margins replace the
 constrained layout and log axes carry no minor ticks, because the layout solver and the
-minor ticks took most of the drawing time of these figures. Files written into the plot
-directory:
+minor ticks took most of the drawing time of these figures. Log axes get plain-number
+labels instead (``_label_log_axis``). Every axis names its unit; energies are in pJ and
+conductances in nS, as in the report. Files written into the plot directory:
 
 * ``decay-bias<+V.VVV>V.png``: every repeat of the decay at one bias with its exponential fit;
 * ``lambda-sigmoid.png``: Lambda per bias with the sigmoid and the reachable range;
@@ -16,11 +17,14 @@ directory:
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from fitting.campaign import CampaignFit
 from fitting.decay import BiasDecayPoint
@@ -49,10 +53,25 @@ def _figure_with_residuals(title: str) -> tuple[Figure, object, object]:
     data_axes, residual_axes = figure.subplots(
         2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
-    figure.subplots_adjust(left=0.14, right=0.97, top=0.92, bottom=0.1, hspace=0.08)
+    figure.subplots_adjust(left=0.16, right=0.97, top=0.92, bottom=0.1, hspace=0.08)
     figure.suptitle(title)
     residual_axes.axhline(0.0, color="0.5", linewidth=0.8)
     return figure, data_axes, residual_axes
+
+
+def _label_log_axis(axis: Axis) -> None:
+    """Label a log axis with plain numbers (0.1, 1, 10) instead of powers of ten.
+
+    An axis spanning under 3.5 decades gets labels at 1, 2 and 5 times each power of ten,
+    so that a short range still shows several. A wider one gets a label at each power of
+    ten. Call it after plotting, because the span comes from the current view limits.
+    """
+    low, high = axis.get_view_interval()
+    decades = math.log10(high / low) if low > 0 and high > low else 0.0
+    subs = (1.0, 2.0, 5.0) if decades < 3.5 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10.0, subs=subs, numticks=40))
+    axis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+    axis.set_minor_locator(NullLocator())
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -77,8 +96,7 @@ def _plot_decay(point: BiasDecayPoint, directory: Path) -> Path:
             color=markers[0].get_color(),
         )
     axes.set_xscale("log")
-    axes.minorticks_off()
-    residual_axes.minorticks_off()
+    _label_log_axis(axes.xaxis)
     axes.set_ylabel("Conductance (nS)")
     axes.legend(fontsize="small")
     residual_axes.set_xlabel("Time since pulse (s)")
@@ -98,8 +116,11 @@ def _plot_sigmoid(fit: CampaignFit, directory: Path) -> Path:
     dense = np.linspace(low, high, 200)
     axes.plot(dense, sigmoid(dense, **fitted.values), "-", label="sigmoid fit")
     for name in ("lambda_min", "lambda_max"):
-        axes.axhline(decay[name]["value"], color="0.6", linestyle="--", linewidth=0.8)
-    axes.set_ylabel("Lambda")
+        axes.axhline(
+            decay[name]["value"], color="0.6", linestyle="--", linewidth=0.8,
+            label="lambda_min, lambda_max" if name == "lambda_min" else None,
+        )
+    axes.set_ylabel("Lambda (dimensionless)")
     axes.legend()
     residual = fitted.lambda_values - sigmoid(fitted.bias_v, **fitted.values)
     residual_axes.errorbar(fitted.bias_v, residual, yerr=errors, fmt="o")
@@ -116,7 +137,7 @@ def _plot_df_surface(fit: CampaignFit, directory: Path) -> Path:
         errors = None if surface.df_stderrs_ns is None else surface.df_stderrs_ns[chosen]
         bars = axes.errorbar(
             surface.amplitudes_v[chosen], surface.df_means_ns[chosen], yerr=errors, fmt="o",
-            label=f"{width_s * 1e6:g} us",
+            label=f"{width_s * 1e6:g} µs",
         )
         dense = np.linspace(*surface.amplitude_range_v, 100)
         model_ns = surface.predict_df(dense, np.full_like(dense, width_s)) * 1e9
@@ -128,11 +149,11 @@ def _plot_df_surface(fit: CampaignFit, directory: Path) -> Path:
             color=bars[0].get_color(),
         )
     axes.set_yscale("log")
-    axes.minorticks_off()
-    axes.set_ylabel("dF (nS)")
+    _label_log_axis(axes.yaxis)
+    axes.set_ylabel("Mean dF (nS)")
     axes.legend(title="pulse width", fontsize="small")
     residual_axes.set_xlabel("Pulse amplitude (V)")
-    residual_axes.set_ylabel("Relative residual")
+    residual_axes.set_ylabel("dF / model - 1")
     return _save(figure, directory / "df-surface.png")
 
 
@@ -142,14 +163,15 @@ def _plot_pulse_energy(fit: CampaignFit, directory: Path) -> Path:
         f"Pulse energy: c = {power_law.c_j * 1e12:.3g} pJ, alpha = {power_law.alpha:.3g}"
     )
     df_ns = power_law.df_s * 1e9
-    axes.plot(df_ns, power_law.energy_j, "o", label="table cells")
+    c_pj = power_law.c_j * 1e12
+    axes.plot(df_ns, power_law.energy_j * 1e12, "o", label="table cells")
     dense = np.geomspace(df_ns.min(), df_ns.max(), 100)
-    axes.plot(dense, power_law.c_j * dense**power_law.alpha, "-", label="E = c (|dF| / 1 nS)^alpha")
+    axes.plot(dense, c_pj * dense**power_law.alpha, "-", label="E = c (|dF| / 1 nS)^alpha")
     axes.set_xscale("log")
     axes.set_yscale("log")
-    axes.minorticks_off()
-    residual_axes.minorticks_off()
-    axes.set_ylabel("Pulse energy (J)")
+    _label_log_axis(axes.xaxis)
+    _label_log_axis(axes.yaxis)
+    axes.set_ylabel("Pulse energy (pJ)")
     axes.legend()
     residual_axes.plot(df_ns, -power_law.result.residual, "o")
     residual_axes.set_xlabel("|dF| (nS)")
@@ -175,7 +197,8 @@ def _plot_levels(fit: CampaignFit, directory: Path) -> Path:
         axes.errorbar([position], [fit.pre_set.g_s * 1e9], yerr=[error], fmt="s", label="before SET")
     g_min = fit.document["conductance"]["g_min"]["value"] * 1e9
     axes.axhline(g_min, color="0.6", linestyle="--", label=f"G_min = {g_min:.3g} nS")
-    axes.set_xlabel("Long-term level")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("Long-term level (index)")
     axes.set_ylabel("Conductance (nS)")
     axes.set_title(f"Long-term levels ({fit.document['conductance']['levels_source']} file)")
     axes.legend()

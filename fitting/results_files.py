@@ -284,8 +284,8 @@ def find_campaign_files(
 
     Every ``*.csv`` file is read and its protocol identified. When a protocol has several
     files, the only one whose run completed is taken and the others are logged. Several
-    completed files of one protocol are an error, because fitting cannot tell which run
-    belongs to the campaign.
+    completed files of one protocol, or several files none of which completed, are an
+    error, because fitting cannot tell which run belongs to the campaign.
     """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -303,25 +303,37 @@ def find_campaign_files(
 
     chosen: dict[str, ResultsFile] = {}
     for protocol, candidates in by_protocol.items():
-        chosen[protocol] = _choose_one(protocol, candidates)
+        chosen[protocol] = _choose_one(protocol, candidates, results_dir)
     for results in chosen.values():
         check_run_status(results, fit_warnings)
     return chosen
 
 
-def _choose_one(protocol: str, candidates: list[ResultsFile]) -> ResultsFile:
+def _choose_one(protocol: str, candidates: list[ResultsFile], results_dir: Path) -> ResultsFile:
     if len(candidates) == 1:
         return candidates[0]
     completed = [item for item in candidates if item.status == _COMPLETED]
-    names = ", ".join(str(item.path) for item in candidates)
     if len(completed) == 1:
         for item in candidates:
             if item is not completed[0]:
                 log.info("ignoring %s run %s (status %s)", protocol, item.path, item.status)
         return completed[0]
+
+    def name(item: ResultsFile) -> str:
+        return str(item.path.relative_to(results_dir))
+
+    if completed:
+        raise ResultsFileError(
+            f"found {len(completed)} completed {protocol} results files in {results_dir} "
+            f"({', '.join(name(item) for item in completed)}), and fitting cannot tell which "
+            "run belongs to the campaign; move all but one of them out of RESULTS_DIR, or "
+            "pass a folder that holds one campaign"
+        )
+    statuses = ", ".join(f"{name(item)}: {item.status or 'no status'}" for item in candidates)
     raise ResultsFileError(
-        f"several {protocol} results files and no single completed run among them: {names}; "
-        "give fitting a directory with one run of each protocol"
+        f"found {len(candidates)} {protocol} results files in {results_dir} and none of them "
+        f"completed ({statuses}); measure the protocol again, or keep only the run to fit in "
+        "RESULTS_DIR"
     )
 
 

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fitting.defaults import DF_STEP_GRID_S
 from fitting.errors import FitWarnings
 from fitting.results_files import ResultsFile, require_columns, rows_without_nan
 
 log = logging.getLogger(__name__)
 
-DF_STEP_GRID_S = 1e-9
 SIMULATED_DF_STEP = 0.5
 
 _ROW_COLUMNS = (

@@ -67,13 +67,14 @@ def decode_block(data: bytes) -> tuple[bytes, bytes]:
     return payload, data[position:]
 
 
-def read_block(read_bytes: Callable[[int], bytes]) -> bytes:
+def read_block(read_bytes: Callable[[int], bytes], extra_bytes: int = 0) -> bytes:
     """Read one block through ``read_bytes(count)`` and return its payload.
 
     ``read_bytes`` must return exactly ``count`` bytes, or fewer only when the data ends
     (a short read is reported as a truncated block). The function reads the header a few
     bytes at a time and then the payload in one call, so it never reads past the block:
-    a terminator after it is left for the caller.
+    a terminator after it is left for the caller. ``extra_bytes`` more bytes (the
+    terminator the caller expects) are read with the payload and returned after it.
     """
     start = _read_exactly(read_bytes, 2, "block header")
     if start[:1] != b"#":
@@ -96,7 +97,8 @@ def read_block(read_bytes: Callable[[int], bytes]) -> bytes:
         length = int(digits)
     else:
         raise BlockFormatError(f"invalid block header {start!r}: '#' must be followed by a digit")
-    return _read_exactly(read_bytes, length, "block payload")
+    what = "block payload and terminator" if extra_bytes else "block payload"
+    return _read_exactly(read_bytes, length + extra_bytes, what)
 
 
 def _read_large_form_length(read_bytes: Callable[[int], bytes]) -> int:

@@ -27,6 +27,7 @@ instrument reports anything it cannot set and the error-queue check raises it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 
@@ -59,6 +60,7 @@ DOWNLOAD_FORMAT_COMMANDS = ("FORM REAL,32", "FORM:BORD LSBF", "EXP:WAV:INCX OFF"
 _FORMAT_CHANGING_HEADERS = ("*RST", "*RCL", "SYST:PRES", "SYSTEM:PRES", "FORM", "EXP")
 
 
+@functools.lru_cache(maxsize=256)
 def _changes_download_format(message: str) -> bool:
     """Tell whether a program message may change the download format (``*RST``, ``FORM``, ...)."""
     units = message.upper().split(";")

@@ -304,13 +304,16 @@ class ScpiInstrument(SCPIMixin, Instrument):
     def read_binary_block(self) -> bytes:
         """Read one IEEE 488.2 block reply and its terminator; return the payload."""
         command = self._last_command
+        terminator_size = len(self.block_terminator)
         try:
-            payload = read_block(self.read_bytes)
+            # The payload and the terminator come in one read of the declared length.
+            payload = read_block(self.read_bytes, extra_bytes=terminator_size)
         except BlockFormatError as error:
             self._discard_reply()
             raise InstrumentError(self.name, command, f"invalid binary reply: {error}") from error
-        if self.block_terminator:
-            terminator = self.read_bytes(len(self.block_terminator))
+        if terminator_size:
+            terminator = payload[-terminator_size:]
+            payload = payload[:-terminator_size]
             if terminator != self.block_terminator:
                 self._discard_reply()
                 raise InstrumentError(

@@ -212,8 +212,8 @@ class BenchActions:
         voltage_v = np.asarray(voltage_v, dtype=float)
 
         trigger_s = end_s - float(time_s[-1])
-        mean_current_a = float(np.mean(current_a))
-        mean_voltage_v = float(np.mean(voltage_v))
+        mean_current_a = _mean(current_a)
+        mean_voltage_v = _mean(voltage_v)
         conductance = mean_current_a / mean_voltage_v if mean_voltage_v != 0 else math.nan
         return ReadResult(
             start_time_s=trigger_s + float(time_s[0]),
@@ -402,6 +402,8 @@ class BenchActions:
         scale = self._scope.values["current_scale" if channel == self.current_channel else "voltage_scale"]
         edge_v = (SCREEN_HALF_DIVISIONS - CLIP_MARGIN_DIVISIONS) * scale
         samples = np.asarray(samples_v, dtype=float)
+        if samples.size == 0 or not np.abs(samples).max() >= edge_v:
+            return
         clipped = np.abs(samples) >= edge_v
         if clipped.any():
             index = int(np.argmax(clipped))
@@ -426,6 +428,11 @@ class BenchActions:
             "voltage_v": np.asarray(voltage_v, dtype=np.float32),
             "current_a": np.asarray(current_a, dtype=np.float32),
         }
+
+
+def _mean(values: np.ndarray) -> float:
+    """Return the mean of a non-empty float64 array: the same sum and division as np.mean."""
+    return float(values.sum()) / values.size
 
 
 def _wait_until(clock, deadline_s: float) -> None:

@@ -34,6 +34,8 @@ from protocols.preflight import PlanSummary, check_plan, generator_pulse_level_v
 log = logging.getLogger(__name__)
 
 #: Maximum single sleep on the bench clock during a wait, so a stop request takes effect within it.
+#: A clock whose ``sleeps_in_real_time`` is False (the simulated bench's virtual clock) sleeps
+#: a whole wait at once, because its sleeps take no wall time to interrupt.
 STOP_CHECK_INTERVAL_S = 0.5
 
 
@@ -166,13 +168,14 @@ class BenchProcedure(Procedure):
     def wait(self, duration_s: float) -> None:
         """Wait ``duration_s`` on the bench clock, checking for a stop request meanwhile."""
         clock = self.bench.clock
+        interval_s = STOP_CHECK_INTERVAL_S if getattr(clock, "sleeps_in_real_time", True) else math.inf
         deadline_s = clock.now() + duration_s
         while True:
             remaining_s = deadline_s - clock.now()
             if remaining_s <= 0:
                 return
             self.check_stop()
-            clock.sleep(min(remaining_s, STOP_CHECK_INTERVAL_S))
+            clock.sleep(min(remaining_s, interval_s))
 
     def perform(self, step: Step) -> None:
         """Perform one plan step on the bench."""

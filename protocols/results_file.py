@@ -67,6 +67,8 @@ def read_run_status(path: str | os.PathLike) -> dict | None:
 
 def _cell(column: str, value):
     """Return ``value`` as a plain Python value that PyMeasure's CSV formatter writes as is."""
+    if type(value) is float:
+        return value
     if value is None:
         return math.nan
     if isinstance(value, (bool, np.bool_)):
@@ -109,10 +111,22 @@ class ResultsWriter:
         if unknown:
             log.debug("columns %s are not in %s and are not written", unknown, self.path.name)
         cells = {column: _cell(column, row.get(column)) for column in self.columns}
-        self._file.write(self.results.format(cells) + "\n")
+        self._file.write(self._format(cells) + "\n")
         self._file.flush()
         self.rows += 1
         return self.rows - 1
+
+    def _format(self, cells: dict) -> str:
+        """Return the CSV line of ``cells`` as PyMeasure's formatter writes it.
+
+        A row of numbers only is joined here: PyMeasure writes each number as
+        ``f"{value}"`` between commas, and this skips its per-cell type and unit checks.
+        Rows with text go through PyMeasure's formatter.
+        """
+        values = list(cells.values())
+        if all(type(value) is float or type(value) is int for value in values):
+            return ",".join([f"{value}" for value in values])
+        return self.results.format(cells)
 
     def write_trailer(self, record: RunRecord) -> None:
         """Append the status trailer; the file stays readable as results."""

@@ -453,7 +453,7 @@ class MemristorModel:
         if voltage.size == 0:
             return np.empty(0)
         if self._is_constant_relaxation(voltage):
-            return self._apply_constant(voltage, dt)
+            return self._relax_at_level(float(voltage[0]), voltage.size, dt)
 
         w, f, formed = self._advance(voltage, dt)
 
@@ -464,8 +464,25 @@ class MemristorModel:
         current = conductance * voltage
         # NOTE: the noise is white with a fixed standard deviation per sample, whatever dt_s,
         # which is an assumption until noise spectra of the device are measured.
-        noise_std = np.hypot(self.params.read_noise_rel * current, self.params.read_noise_floor_a)
-        return current + noise_std * self._rng.standard_normal(voltage.size)
+        return current + self._read_noise_std(current) * self._rng.standard_normal(voltage.size)
+
+    def apply_level(self, voltage_v: float, count: int, dt_s: float) -> np.ndarray:
+        """Advance through ``count`` samples of ``dt_s`` seconds at one voltage; return the
+        device current in amperes at each sample (with read noise).
+
+        Equivalent to ``apply(numpy.full(count, voltage_v), dt_s)``. At or below the pulse
+        threshold, where F and W only relax, it evaluates tau(V) and s(V) once instead of
+        per sample, which is what makes the simulated bench's scope reads cheap.
+        """
+        voltage = float(voltage_v)
+        if not math.isfinite(voltage):
+            raise ValueError(f"voltage must be a finite number of volts, got {voltage_v!r}")
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f"count must be a positive integer, got {count!r}")
+        _voltage, dt = self._validate_waveform(np.empty(0), dt_s)
+        if self._electroformed or voltage > self.params.pulse_threshold_v:
+            return self.apply(np.full(int(count), voltage), dt)
+        return self._relax_at_level(voltage, int(count), dt)
 
     def _is_constant_relaxation(self, voltage: np.ndarray) -> bool:
         """Tell whether ``voltage`` is one level at or below the pulse threshold, unformed."""
@@ -496,26 +513,45 @@ class MemristorModel:
             cache[voltage_v] = constants
         return constants
 
-    def _apply_constant(self, voltage: np.ndarray, dt_s: float) -> np.ndarray:
-        """``apply`` for one level below the pulse threshold, where F and W only relax.
+    def _relax_at_level(self, voltage_v: float, count: int, dt_s: float) -> np.ndarray:
+        """Relax F and W over ``count`` samples at one voltage below the pulse threshold.
 
-        It evaluates tau(V) and s(V) once and returns the same numbers as the general
-        path, bit for bit: the same cumulative sum, the same products, the same draws.
+        The closed form of the general path (``_relax``) for one level: the exponent of F
+        grows by ``dt_s / tau(V)`` per sample.
         """
         p = self.params
-        n = voltage.size
-        tau_s, shape = self._level_constants(float(voltage[0]))
-        cum_relax = np.cumsum(np.full(n, dt_s / tau_s))
-        w = np.empty(n)
-        f = np.empty(n)
-        self._relax(cum_relax, w, f)
-        self._time_s += dt_s * n
+        tau_s, shape = self._level_constants(voltage_v)
+        relax_f = np.arange(1, count + 1) * (dt_s / tau_s)
+        self._close_segment()
+        f = self._f_s * np.exp(-relax_f)
+        relax_f *= -1.0 / self._retention_ratio
+        w = np.exp(relax_f, out=relax_f)
+        w *= self._w_s - p.w_min_s
+        w += p.w_min_s
+        self._f_s = float(f[-1])
+        self._w_s = float(w[-1])
+        self._time_s += dt_s * count
         w = self._add_drift(w, dt_s)
 
-        conductance = (w + f) * shape
-        current = conductance * voltage
-        noise_std = np.hypot(p.read_noise_rel * current, p.read_noise_floor_a)
-        return current + noise_std * self._rng.standard_normal(n)
+        current = w
+        current += f
+        current *= shape * voltage_v
+        noise = self._rng.standard_normal(count)
+        noise *= self._read_noise_std(current)
+        noise += current
+        return noise
+
+    def _read_noise_std(self, current: np.ndarray) -> np.ndarray:
+        """Return the standard deviation of the read noise of each current sample, in amperes.
+
+        sqrt((sigma_rel I)^2 + sigma_floor^2), written out instead of numpy.hypot, which
+        is several times slower; the currents are far from overflow or underflow.
+        """
+        p = self.params
+        relative = p.read_noise_rel * current
+        relative *= relative
+        relative += p.read_noise_floor_a**2
+        return np.sqrt(relative, out=relative)
 
     def hold(self, voltage_v: float, duration_s: float) -> None:
         """Advance the state by duration_s at a constant voltage (closed form, no noise)."""

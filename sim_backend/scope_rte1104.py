@@ -220,15 +220,28 @@ class SimulatedRTE1104(ScpiInstrument):
 
     def complete_capture(self, world: SimulatedWorld) -> None:
         """Assemble the record of the triggered acquisition from the world's samples."""
-        sample_times = (self.trigger_s + self.x_start_s
-                        + self.sample_interval_s() * np.arange(self.record_length))
+        first_s = self.trigger_s + self.x_start_s
+        interval_s = self.sample_interval_s()
+        sample_times = first_s + interval_s * np.arange(self.record_length)
         blocks = world.history_between(float(sample_times[0]), float(sample_times[-1]) + 1e-15)
-        if blocks:
+        on_grid = (len(blocks) == 1 and blocks[0].t0_s == first_s and blocks[0].dt_s == interval_s
+                   and blocks[0].voltage_v.size >= sample_times.size)
+        if on_grid:
+            # The block's samples start at the record's sample times: sample k is record
+            # sample k, which is what the search below finds too.
+            pt_voltage = blocks[0].voltage_v[:sample_times.size]
+            amplifier_output = blocks[0].amplifier_v[:sample_times.size]
+        elif blocks:
             # A sample keeps its value until the next one starts (zero-order hold).
-            starts = np.concatenate([block.times_s() for block in blocks])
-            voltage = np.concatenate([block.voltage_v for block in blocks])
-            amplifier = np.concatenate([block.amplifier_v for block in blocks])
-            index = np.clip(np.searchsorted(starts, sample_times, side="right") - 1, 0, starts.size - 1)
+            if len(blocks) == 1:
+                (block,) = blocks
+                starts, voltage, amplifier = block.times_s(), block.voltage_v, block.amplifier_v
+            else:
+                starts = np.concatenate([block.times_s() for block in blocks])
+                voltage = np.concatenate([block.voltage_v for block in blocks])
+                amplifier = np.concatenate([block.amplifier_v for block in blocks])
+            index = np.searchsorted(starts, sample_times, side="right") - 1
+            index = np.minimum(np.maximum(index, 0), starts.size - 1)
             pt_voltage = voltage[index]
             amplifier_output = amplifier[index]
         else:
@@ -239,15 +252,16 @@ class SimulatedRTE1104(ScpiInstrument):
             pt_voltage = np.full(sample_times.size, level_v)
             amplifier_output = np.full(sample_times.size, -world.amplifier.gain_v_per_a * current_a)
 
-        inputs = {
-            1: world.amplifier.finish_output(amplifier_output),
-            2: pt_voltage,
-            3: np.zeros(sample_times.size),
-            4: np.zeros(sample_times.size),
-        }
-        # Only channels that are on record data, as on the instrument.
-        values = {number: self._digitise(self.channels[number], signal)
-                  for number, signal in inputs.items() if self.channels[number].enabled}
+        # The amplifier adds its noise and sets its overload flag whether channel 1 is on or not.
+        inputs = {1: world.amplifier.finish_output(amplifier_output), 2: pt_voltage}
+        # Only channels that are on record data, as on the instrument; 3 and 4 are open.
+        values = {}
+        for number, channel in self.channels.items():
+            if channel.enabled:
+                signal = inputs.get(number)
+                if signal is None:
+                    signal = np.zeros(sample_times.size)
+                values[number] = self._digitise(channel, signal)
         self.record = Record(self.x_start_s, self.sample_interval_s(), values, self.trigger_s,
                              sample_times.size)
         self.acquisitions_completed += 1
@@ -263,16 +277,24 @@ class SimulatedRTE1104(ScpiInstrument):
         log.debug("%s: triggered at %g s (%s)", self.name, time_s, reason)
 
     def _digitise(self, channel: ScopeChannel, signal: np.ndarray) -> np.ndarray:
-        values = np.asarray(signal, dtype=float)
+        """Add the channel's noise, clip at the screen edges and quantise to ADC codes."""
+        values = np.array(signal, dtype=float)  # a copy, changed in place below
         if channel.coupling == "AC":
-            values = values - values.mean()
+            values -= values.mean()
         scale = channel.scale_v_per_div
-        values = values + NOISE_FRACTION_OF_DIVISION * scale * self.rng.standard_normal(values.size)
+        noise = self.rng.standard_normal(values.size)
+        noise *= NOISE_FRACTION_OF_DIVISION * scale
+        values += noise
         bottom = channel.offset_v - (DIVISIONS / 2 + channel.position_div) * scale
         top = channel.offset_v + (DIVISIONS / 2 - channel.position_div) * scale
-        values = np.clip(values, bottom, top)
-        step = scale / CODES_PER_DIVISION
-        return channel.offset_v + np.round((values - channel.offset_v) / step) * step
+        np.maximum(values, bottom, out=values)
+        np.minimum(values, top, out=values)
+        values -= channel.offset_v
+        values /= scale / CODES_PER_DIVISION
+        np.rint(values, out=values)
+        values *= scale / CODES_PER_DIVISION
+        values += channel.offset_v
+        return values
 
     def reset(self) -> None:
         """Return every setting to its ``*RST`` value and stop any acquisition."""

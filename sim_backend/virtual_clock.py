@@ -19,6 +19,10 @@ class VirtualClock:
     ``advance_to``.
     """
 
+    #: A sleep returns as soon as the world has computed it, so a caller that checks for a
+    #: stop request between sleeps need not cut a long wait into short ones.
+    sleeps_in_real_time = False
+
     def __init__(self, start_s: float = 0.0):
         self._now_s = float(start_s)
         self._idle_handler: Callable[[float], None] | None = None

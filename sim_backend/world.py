@@ -262,27 +262,34 @@ class SimulatedWorld:
         if not self._deferred:
             return
         interests = self._interests()
+        # Time stands still while the pieces are realised, so the horizon does not change.
+        horizon_s = self._history_horizon_s(interests)
         pieces, self._deferred = self._deferred, []
         for start_s, duration_s, voltage_v in pieces:
-            self._realise_piece(start_s, start_s + duration_s, voltage_v, interests)
+            self._realise_piece(start_s, start_s + duration_s, voltage_v, interests, horizon_s)
         self._flush_samples()
 
     def _commit_old_deferred(self) -> None:
         """Hold the oldest deferred pieces that no recorder can need any more."""
-        horizon_s = min((interest.start_s for interest in self._interests()), default=math.inf)
+        interests = self._interests()
+        horizon_s = min((interest.start_s for interest in interests), default=math.inf)
+        history_horizon_s = self._history_horizon_s(interests)
         keep_from = 0
         for index, (start_s, duration_s, voltage_v) in enumerate(self._deferred):
             if start_s + duration_s > horizon_s or index >= len(self._deferred) - 1:
                 break
-            self._hold(start_s, start_s + duration_s, voltage_v)
+            self._hold(start_s, start_s + duration_s, voltage_v, history_horizon_s)
             keep_from = index + 1
         self._deferred = self._deferred[keep_from:]
 
     def _realise_piece(self, start_s: float, end_s: float, voltage_v: float,
-                       interests: list[Interest]) -> None:
-        """Advance the device over one constant piece: samples where needed, hold elsewhere."""
+                       interests: list[Interest], horizon_s: float) -> None:
+        """Advance the device over one constant piece: samples where needed, hold elsewhere.
+
+        ``horizon_s`` is ``_history_horizon_s()`` at the present time.
+        """
         if all(interest.end_s <= start_s or interest.start_s >= end_s for interest in interests):
-            self._hold(start_s, end_s, voltage_v)
+            self._hold(start_s, end_s, voltage_v, horizon_s)
             return
         cuts = {start_s, end_s}
         for interest in interests:
@@ -298,50 +305,63 @@ class SimulatedWorld:
                 default=None,
             )
             if dt_s is None:
-                self._hold(left_s, right_s, voltage_v)
+                self._hold(left_s, right_s, voltage_v, horizon_s)
                 continue
-            count = max(1, math.ceil((right_s - left_s) / dt_s - 1e-6))
+            span_s = right_s - left_s
+            count = max(1, math.ceil(span_s / dt_s - 1e-6))
             count = min(count, MAX_SAMPLES_PER_RECORDING)
-            self._queue_samples(left_s, (right_s - left_s) / count, np.full(count, voltage_v))
+            # The recorder's own interval where it divides the piece (to float round-off),
+            # so that a scope record falls exactly on the samples.
+            if abs(count * dt_s - span_s) > 1e-9 * span_s:
+                dt_s = span_s / count
+            self._queue_samples(left_s, dt_s, voltage_v, count)
 
-    def _queue_samples(self, start_s: float, dt_s: float, voltage: np.ndarray) -> None:
-        """Queue the samples of a constant piece for the device.
+    def _queue_samples(self, start_s: float, dt_s: float, voltage_v: float, count: int) -> None:
+        """Queue ``count`` samples at ``voltage_v`` of a constant piece for the device.
 
         Contiguous samples with the same interval share one ``apply`` call, so an SMU
         sweep of many points costs one call instead of one per point.
         """
         pending = self._pending_samples
         if pending:
-            last_start_s, last_dt_s, parts, count = pending[-1]
-            contiguous = math.isclose(last_start_s + last_dt_s * count, start_s, rel_tol=1e-12, abs_tol=1e-15)
-            fits = count + voltage.size <= MAX_SAMPLES_PER_PIECE
+            last_start_s, last_dt_s, parts, total = pending[-1]
+            contiguous = math.isclose(last_start_s + last_dt_s * total, start_s, rel_tol=1e-12, abs_tol=1e-15)
+            fits = total + count <= MAX_SAMPLES_PER_PIECE
             if contiguous and fits and math.isclose(last_dt_s, dt_s, rel_tol=1e-9):
-                parts.append(voltage)
-                pending[-1] = (last_start_s, last_dt_s, parts, count + voltage.size)
+                parts.append((voltage_v, count))
+                pending[-1] = (last_start_s, last_dt_s, parts, total + count)
                 return
         self._flush_samples()
-        self._pending_samples.append((start_s, dt_s, [voltage], voltage.size))
+        self._pending_samples.append((start_s, dt_s, [(voltage_v, count)], count))
 
     def _flush_samples(self) -> None:
         """Apply the queued constant-piece samples to the device and keep them as blocks."""
         pending, self._pending_samples = self._pending_samples, []
-        for start_s, dt_s, parts, _count in pending:
-            voltage = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            current = self._device.apply(voltage, dt_s)
+        for start_s, dt_s, parts, total in pending:
+            if len(parts) == 1:
+                ((voltage_v, count),) = parts
+                current = self._device.apply_level(voltage_v, count, dt_s)
+                voltage = np.full(count, voltage_v)
+            else:
+                voltage = np.concatenate([np.full(count, level_v) for level_v, count in parts])
+                current = self._device.apply(voltage, dt_s)
             self._keep(Block(start_s, dt_s, voltage, current, self._amplify(current, start_s, dt_s)))
 
-    def _hold(self, start_s: float, end_s: float, voltage_v: float) -> None:
-        """Advance the device in closed form and remember the piece if a pre-trigger may need it."""
+    def _hold(self, start_s: float, end_s: float, voltage_v: float, horizon_s: float) -> None:
+        """Advance the device in closed form and remember the piece if a pre-trigger may need it.
+
+        ``horizon_s`` is ``_history_horizon_s()`` at the present time.
+        """
         self._flush_samples()
         self._device.hold(voltage_v, end_s - start_s)
         self._amplifier_state = None
-        if end_s <= self._history_horizon_s():
+        if end_s <= horizon_s:
             return
         current_a = self._device.conductance_s(voltage_v) * voltage_v if voltage_v else 0.0
         amplifier_v = -self.amplifier.gain_v_per_a * current_a
         self._held.append(Block(start_s, end_s - start_s, np.array([voltage_v]),
                                 np.array([current_a]), np.array([amplifier_v])))
-        self._trim()
+        self._trim(horizon_s)
 
     # ------------------------------------------------------------------ amplifier and blocks
 
@@ -366,23 +386,26 @@ class SimulatedWorld:
         self._amplifier_state = (start_s + dt_s * current.size, float(output[-1]))
         return output
 
-    def _history_horizon_s(self) -> float:
+    def _history_horizon_s(self, interests: list[Interest] | None = None) -> float:
         """Return the earliest time whose samples a recorder may still need.
 
-        That is the start of every recorder's interest, and the pre-trigger length of the
-        scope's present settings before now (a scope armed later may reach back so far).
+        That is the start of every recorder's interest (``interests``, or the present
+        ones), and the pre-trigger length of the scope's present settings before now (a
+        scope armed later may reach back so far).
         """
-        starts = [interest.start_s for interest in self._interests()]
-        starts.append(self.clock.now() - self.scope.pre_trigger_s())
-        return min(starts)
+        horizon_s = self.clock.now() - self.scope.pre_trigger_s()
+        for interest in self._interests() if interests is None else interests:
+            horizon_s = min(horizon_s, interest.start_s)
+        return horizon_s
 
     def _keep(self, block: Block) -> None:
         """Store a block and drop the samples that no recorder can need any more."""
         self._blocks.append(block)
         self._trim()
 
-    def _trim(self) -> None:
-        horizon_s = self._history_horizon_s()
+    def _trim(self, horizon_s: float | None = None) -> None:
+        if horizon_s is None:
+            horizon_s = self._history_horizon_s()
         while self._blocks and self._blocks[0].end_s <= horizon_s:
             self._blocks.pop(0)
         while self._held and self._held[0].end_s <= horizon_s:

@@ -18,13 +18,13 @@ import json
 import logging
 import signal
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import torch
-import torch.nn.functional as functional
+from torch.nn import functional
 
 from stpn.checkpoint import (
     TRAINING_CHECKPOINT_NAME,
@@ -123,7 +123,7 @@ class _StopRequest:
         self.requested = False
         self._previous = {}
 
-    def __enter__(self) -> _StopRequest:
+    def __enter__(self) -> Self:
         for signum in (signal.SIGTERM, signal.SIGINT):
             try:
                 self._previous[signum] = signal.signal(signum, self._handle)

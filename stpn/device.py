@@ -1,7 +1,7 @@
 """Read the device parameter file and turn it into m-STPN synapse constraints.
 
-The file format ("memsyn-device", version 1) is written by the fitting package; this
-reader checks only the fields the network needs and stays independent of that package.
+The fitting package writes the file format ("memsyn-device", version 1). This reader
+checks only the fields the network needs and does not import that package.
 The network works in weight units: a conductance of siemens_per_weight_unit is one unit,
 so the discretisation step is df_step / siemens_per_weight_unit and the largest update
 df_max / siemens_per_weight_unit (0.5 and 20 with the published 1 nS, 40 nS and 2 nS).

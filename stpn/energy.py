@@ -173,19 +173,11 @@ def learned_bias(
         bias_at_floor, bias_at_ceiling,
     )
 
+    # NOTE: synapses whose Lambda lies outside what the measured bias range realises are
+    # charged the bias at the nearer end of that range, which understates their energy if
+    # the device could reach the Lambda only with a larger bias. A device file whose decay
+    # points span the network's Lambda range removes the doubt. estimate_energy warns.
     n_outside = int(np.count_nonzero(~inside))
-    if n_outside:
-        # NOTE: synapses whose Lambda lies outside what the measured bias range realises are
-        # charged the bias at the nearer end of that range, which understates their energy
-        # if the device could reach the Lambda only with a larger bias. A device file whose
-        # decay points span the network's Lambda range removes the doubt.
-        log.warning(
-            "%d of %d synapses have a Lambda (%.3g .. %.3g per %.3g s step) outside what biases "
-            "of %.3g .. %.3g V realise (%.3g .. %.3g); they are charged the bias at the nearer "
-            "end of that range", n_outside, lam.size, float(np.nanmin(lam_device)),
-            float(np.nanmax(lam_device)), device.step_interval_s, v_low, v_high,
-            lam_floor, lam_ceiling,
-        )
     return LearnedBias(bias_v=bias, n_outside=n_outside)
 
 
@@ -298,12 +290,10 @@ def estimate_energy(
 
     synapses = synapse_energies(device, trace, times, bias, replay, update_energy_j)
     games = game_energies(device, trace, times, bias, replay, update_energy_j)
-    if bias is not None and bias.n_outside:
-        warnings.append(
-            f"{bias.n_outside} synapses have a Lambda that no bias in the measured range "
-            f"{device.bias_range_v[0]:g} .. {device.bias_range_v[1]:g} V realises; the "
-            "learned-bias variant charges them the bias at the nearer end of that range"
-        )
+    lambda_warning = _lambda_range_warning(device, trace, bias, times.step_interval_s)
+    if lambda_warning is not None:
+        log.warning("%s", lambda_warning)
+        warnings.append(lambda_warning)
 
     out_dir = Path(out_dir)
     try:
@@ -345,17 +335,53 @@ def _input_warnings(device: EnergyDevice, trace: GameTrace) -> list[str]:
             f"the trace was recorded with a device file of SHA-256 {trace.device_sha256[:12]}..., "
             f"not with {device.path} ({device.sha256[:12]}...); the energy uses the latter"
         )
-    outside = np.count_nonzero(
-        (trace.lam < device.lambda_min - 1e-6) | (trace.lam > device.lambda_max + 1e-6)
-    )
-    if outside:
-        warnings.append(
-            f"{outside} synapses of the trace have a Lambda outside the device range "
-            f"[{device.lambda_min:g}, {device.lambda_max:g}]"
-        )
     for warning in warnings:
         log.warning("%s", warning)
     return warnings
+
+
+def _lambda_range_warning(
+    device: EnergyDevice, trace: GameTrace, bias: LearnedBias | None, step_interval_s: float
+) -> str | None:
+    """Return one warning about the synapses whose Lambda lies outside the device's range,
+    or None when every Lambda lies inside.
+
+    With a decay sigmoid, the range is what biases of the measured range realise, and the
+    warning states how the learned-bias energy treats the synapses outside it. Without one,
+    it is the file's ``lambda_min .. lambda_max``, to which the network clamps Lambda.
+    """
+    n_synapses = trace.lam.size
+    outside_file_range = int(np.count_nonzero(
+        (trace.lam < device.lambda_min - 1e-6) | (trace.lam > device.lambda_max + 1e-6)
+    ))
+    file_range = f"lambda_min .. lambda_max = {device.lambda_min:.3g} .. {device.lambda_max:.3g}"
+
+    if bias is not None and bias.n_outside:
+        v_low, v_high = device.bias_range_v
+        lam_floor, lam_ceiling = sorted(
+            float(device.sigmoid.decay_factor(v)) for v in device.bias_range_v
+        )
+        warning = (
+            f"{bias.n_outside} of {n_synapses} synapses have a Lambda outside "
+            f"{lam_floor:.3g} .. {lam_ceiling:.3g} per {device.step_interval_s:g} s step, "
+            f"which is what biases of {v_low:g} .. {v_high:g} V realise on this device"
+        )
+        if not math.isclose(step_interval_s, device.step_interval_s):
+            warning += f" (Lambda converted from the {step_interval_s:g} s network step)"
+        if outside_file_range and outside_file_range != bias.n_outside:
+            warning += f", and {outside_file_range} lie outside the file's {file_range}"
+        return warning + (
+            ". The learned-bias energy charges them the bias at the nearer end of that range, "
+            "which underestimates it if their Lambda needs a larger bias"
+        )
+
+    if outside_file_range:
+        return (
+            f"{outside_file_range} of {n_synapses} synapses have a Lambda outside the device "
+            f"file's {file_range}, to which the network clamps Lambda; the trace may come from "
+            "another device file or Lambda range"
+        )
+    return None
 
 
 def _quantity(value: float, unit: str, **extra) -> dict:

@@ -118,17 +118,67 @@ def load_trace(path: str | Path) -> GameTrace:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Return every array of an ``.npz`` file, loaded without pickle."""
+    """Return every array of an ``.npz`` file, loaded without pickle.
+
+    Raises EnergyInputError when the file is missing, is no ``.npz`` archive or contains
+    object arrays. numpy's own message for pickled data advises loading with
+    ``allow_pickle``, which would let the file run code, so it is never passed on.
+    """
+    if path.is_dir():
+        raise EnergyInputError(f"trace file {path} is a folder; pass the .npz file in it")
+    if not path.is_file():
+        raise EnergyInputError(f"trace file {path} not found")
+    if not zipfile.is_zipfile(path):
+        raise EnergyInputError(
+            f"trace file {path} is not a memsyn trace: it could not be read as a numpy .npz "
+            f"archive ({_describe_non_archive(path)}); pass the .npz file written by "
+            "'memsyn pong play --trace'"
+        )
+
+    arrays = {}
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except FileNotFoundError:
-        raise EnergyInputError(f"trace file {path} not found") from None
+            for key in npz.files:
+                arrays[key] = _read_array(path, npz, key)
+    except EnergyInputError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        detail = "it contains pickled data" if "pickle" in str(error) else str(error)
         raise EnergyInputError(
-            f"trace file {path} could not be read as a numpy .npz archive ({error}); pass the "
+            f"trace file {path} could not be read as a numpy .npz archive ({detail}); pass the "
             "trace written by 'memsyn pong play --trace'"
         ) from None
+    return arrays
+
+
+def _read_array(path: Path, npz, key: str) -> np.ndarray:
+    """Return one array of an open ``.npz`` archive; object arrays are rejected."""
+    try:
+        return npz[key]
+    except ValueError as error:
+        if "allow_pickle" not in str(error):
+            raise
+        raise EnergyInputError(
+            f"trace file {path} is not a memsyn trace: array {key!r} contains pickled Python "
+            "objects, which no memsyn trace contains, and they are not loaded because "
+            "unpickling can run code; pass the .npz file written by 'memsyn pong play --trace'"
+        ) from None
+
+
+def _describe_non_archive(path: Path) -> str:
+    """Return a short description of a file that is no zip archive, from its first bytes."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except OSError as error:
+        return f"it could not be read: {error.strerror}"
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a single .npy array"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "it looks like JSON"
+    if not head:
+        return "it is empty"
+    return "it is not a zip archive"
 
 
 class _TraceChecker:

@@ -91,6 +91,7 @@ class MSTPN(nn.Module):
         self.decay = nn.Parameter(torch.empty(hidden_size, self.n_pre))
         self.hebbian = nn.Parameter(torch.empty(hidden_size, self.n_pre))
         self._recorder: MSTPNRecorder | None = None
+        self._recording_decay: torch.Tensor | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -109,8 +110,8 @@ class MSTPN(nn.Module):
         """Return a zero state: h (B, N), F (B, N, M) and the zero-row flags of F (B, N).
 
         The flags (uint8, 1: the row of F is all zero, 0: not known) let the kernel skip
-        rows of F without reading them. Zeroing them, as RecurrentState.reset_ does, is
-        always safe.
+        rows of F without reading them. A flag of 0 makes the kernel read the row, so
+        zeroing flags, as RecurrentState.reset_ does, costs time but never changes results.
         """
         dtype = self.weight.dtype
         return RecurrentState(torch.zeros(batch, self.hidden_size, dtype=dtype),
@@ -148,8 +149,10 @@ class MSTPN(nn.Module):
             if self._recorder is None:
                 raise RuntimeError("record_step given before start_recording()")
             recorder = self._recorder
-        run_steps(x[None], h, f, self.weight, self.bias, self.hebbian,
-                  self.applied_decay(), self.constraints, steps,
+        # While recording, the parameters stay fixed, so the clamped decay is reused.
+        lam = self._recording_decay if recorder is not None else self.applied_decay()
+        run_steps(x[None], h, f, self.weight, self.bias, self.hebbian, lam, self.constraints,
+                  steps,
                   episode_start=None if episode_start is None else episode_start[None],
                   recorder=recorder, first_step=record_step or 0,
                   counts=None if counts is None else counts[None],
@@ -177,6 +180,7 @@ class MSTPN(nn.Module):
             self._recorder = MSTPNRecorder(steps, batch, self.hidden_size, self.n_pre,
                                            self.checkpoint_every, self.weight.dtype)
         self._recorder.recorded_steps = 0
+        self._recording_decay = self.applied_decay().detach().contiguous()
 
     # --- training: differentiable replay of the recorded steps -----------------------------
 

@@ -75,13 +75,6 @@ def normalise_input(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return z * scale, scale
 
 
-def normalise_input_backward(zn: torch.Tensor, scale: torch.Tensor,
-                             grad_zn: torch.Tensor) -> torch.Tensor:
-    """Return dL/dz given dL/dzn for zn = z * scale: scale * (g - zn (zn . g))."""
-    projection = (zn * grad_zn).sum(dim=-1, keepdim=True)
-    return scale * (grad_zn - zn * projection)
-
-
 def discretise(raw: torch.Tensor, step: float, df_max: float) -> torch.Tensor:
     """Round to a multiple of step (ties to even; step 0: no rounding) and clip to +-df_max."""
     rounded = torch.round(raw / step) * step if step > 0 else raw
@@ -206,6 +199,9 @@ class MSTPNRecorder:
         self.scale = torch.zeros(steps, batch, 1, dtype=dtype)
         self.h = torch.zeros(steps, batch, n_post, dtype=dtype)
         self.episode_start = torch.zeros(steps, batch, dtype=torch.bool)
+        # Non-zero updates per row and step; a chunk without any is not recomputed when
+        # its checkpoint is all zero.
+        self.update_counts = torch.zeros(steps, batch * n_post, dtype=torch.int32)
         n_checkpoints = math.ceil(steps / checkpoint_every)
         self.checkpoints = [torch.zeros(batch, n_post, n_pre, dtype=dtype)
                             for _ in range(n_checkpoints)]
@@ -273,9 +269,11 @@ def _run_steps(x, h, f, weight, bias, gamma, lam, constraints, steps_impl, episo
 
         zn, scale = normalise_input(torch.cat([x[k], h], dim=1))
         u = torch.addmm(bias, zn, weight.t())
+        step_counts = None if counts is None else counts[k]
+        if recorder is not None and step_counts is None:
+            step_counts = recorder.update_counts[t]
         steps_impl.forward_step(f, f, zn, u, gamma, lam, constraints.df_step,
-                                constraints.df_max, MODE_UPDATE, h,
-                                counts=None if counts is None else counts[k],
+                                constraints.df_max, MODE_UPDATE, h, counts=step_counts,
                                 df_out=None if df_out is None else df_out[k],
                                 zero_in=zero_rows, zero_out=zero_rows)
         outputs[k] = h
@@ -285,6 +283,8 @@ def _run_steps(x, h, f, weight, bias, gamma, lam, constraints, steps_impl, episo
             recorder.scale[t] = scale
             recorder.h[t] = h
             recorder.episode_start[t] = False if episode_start is None else episode_start[k]
+            if counts is not None:
+                recorder.update_counts[t] = counts[k]
             recorder.recorded_steps = t + 1
     return outputs
 
@@ -305,7 +305,7 @@ class _MSTPNSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        weight, bias, decay, gamma, lam = ctx.saved_tensors
+        weight, _bias, decay, gamma, lam = ctx.saved_tensors
         recorder: MSTPNRecorder = ctx.recorder
         constraints: SynapseConstraints = ctx.constraints
         steps_impl = ctx.steps_impl
@@ -319,9 +319,16 @@ class _MSTPNSequence(torch.autograd.Function):
         dgamma = torch.zeros(n_post, n_pre, dtype=dtype)
         dlam = torch.zeros(n_post, n_pre, dtype=dtype)
         dpre = torch.zeros(n_steps, batch, n_post, dtype=dtype)
-        dzn = torch.zeros(batch, n_pre, dtype=dtype)
-        grad_x = torch.zeros(n_steps, batch, ctx.input_size, dtype=dtype)
+        dzn = torch.zeros(n_steps, batch, n_pre, dtype=dtype)
+        projection = torch.zeros(n_steps, batch, 1, dtype=dtype)
         grad_output = grad_output.contiguous()
+        inputs = ctx.input_size
+        weight = weight.detach()
+        weight_h = weight[:, inputs:]
+        # W zn for every step at once: the normalisation's backward pass needs
+        # zn . dL/dzn = zn . dzn_synapses + (W zn) . dL/du, and only the h columns of
+        # dL/dzn are needed step by step; the x columns are formed after the loop.
+        weighted_inputs = recorder.zn @ weight.t()
 
         chunk = recorder.checkpoint_every
         states = [torch.empty(batch, n_post, n_pre, dtype=dtype) for _ in range(chunk - 1)]
@@ -334,17 +341,20 @@ class _MSTPNSequence(torch.autograd.Function):
                 grad_h = grad_output[t] + grad_h_carry
                 steps_impl.backward_step(entering[t - start], recorder.zn[t], recorder.h[t],
                                          gamma, lam, constraints.df_max, adjoint, grad_h,
-                                         dpre[t], dgamma, dlam, dzn,
+                                         dpre[t], dgamma, dlam, dzn[t],
                                          zero_prev=entering_zero_rows[t - start])
-                grad_zn = dzn + dpre[t] @ weight
-                grad_z = normalise_input_backward(recorder.zn[t], recorder.scale[t], grad_zn)
-                grad_x[t] = grad_z[:, :ctx.input_size]
-                grad_h_carry = grad_z[:, ctx.input_size:].contiguous()
+                zn = recorder.zn[t]
+                projection[t] = ((zn * dzn[t]).sum(dim=-1, keepdim=True)
+                                 + (weighted_inputs[t] * dpre[t]).sum(dim=-1, keepdim=True))
+                grad_zn_h = dzn[t, :, inputs:] + dpre[t] @ weight_h
+                grad_h_carry = recorder.scale[t] * (grad_zn_h - zn[:, inputs:] * projection[t])
                 starting = recorder.episode_start[t]
                 if starting.any():
                     adjoint[starting] = 0.0
                     grad_h_carry[starting] = 0.0
 
+        grad_zn_x = dzn[:, :, :inputs] + dpre @ weight[:, :inputs]
+        grad_x = recorder.scale * (grad_zn_x - recorder.zn[:, :, :inputs] * projection)
         grad_weight = torch.einsum("tbn,tbm->nm", dpre, recorder.zn)
         grad_bias = dpre.sum(dim=(0, 1))
         inside = (decay >= constraints.lambda_min) & (decay <= constraints.lambda_max)
@@ -360,6 +370,10 @@ def _recompute_chunk(recorder, start, stop, states, zero_flags, gamma, lam, cons
     index = start // recorder.checkpoint_every
     entering = [recorder.checkpoints[index]]
     entering_zero_rows = [recorder.checkpoint_zero_rows[index]]
+    if bool(entering_zero_rows[0].all()) and not recorder.update_counts[start:stop - 1].any():
+        # F is zero at the chunk start and no step changes it: every state is the zero
+        # checkpoint itself, which the backward pass only reads.
+        return entering * (stop - start), entering_zero_rows * (stop - start)
     for t in range(start, stop - 1):
         following, following_zero_rows = states[t - start], zero_flags[t - start]
         steps_impl.forward_step(entering[-1], following, recorder.zn[t], None, gamma, lam,

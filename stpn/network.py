@@ -7,8 +7,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as functional
 from torch import nn
+from torch.nn import functional
 
 from stpn.layer_lstm import LSTMBaseline
 from stpn.layer_mstpn import MSTPN

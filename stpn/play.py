@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as functional
+from torch.nn import functional
 
 from stpn.checkpoint import load_checkpoint, save_checkpoint
 from stpn.device import DeviceParameters, load_device_file

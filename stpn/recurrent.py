@@ -11,7 +11,7 @@ import torch.utils.checkpoint
 class RecurrentState:
     """State of a batch of sequences: tensors whose first dimension is the batch.
 
-    m-STPN and STPN hold (h, F), the LSTM holds (h, c).
+    The STPN contains (h, F), the m-STPN (h, F, zero-row flags of F) and the LSTM (h, c).
     """
 
     def __init__(self, *tensors: torch.Tensor) -> None:
@@ -40,9 +40,9 @@ class RecurrentState:
 class RecurrentCore(Protocol):
     """What :class:`stpn.network.PongAgent` needs of a recurrent layer.
 
-    Acting runs :meth:`step` without autograd, state updated in place; training then
-    calls :meth:`forward` on the same inputs, which returns the recorded outputs with a
-    gradient (replay of the recording, or recomputation from the recorded start state).
+    Acting runs :meth:`step` without autograd and updates the state in place. Training
+    then calls :meth:`forward` on the same inputs, which returns the recorded outputs with
+    a gradient, by replaying the recording or by recomputing from the recorded start state.
     """
 
     kind: str

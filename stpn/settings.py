@@ -16,7 +16,7 @@ class TrainSettings:
     Defaults are the published settings where they were published: rollout 50, gradient
     clipping 40, discount 0.99, linear learning-rate decay, entropy 0.01, value 0.5,
     one emulator frame per agent step. The learning rate defaults to 7e-4, the value of
-    the public STPN code; the study itself used 1e-4 decayed over 2e8 steps, which
+    the public STPN code. The study itself used 1e-4 decayed over 2e8 steps, which
     learns too slowly for runs of a few million frames.
     """
 

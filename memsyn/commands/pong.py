@@ -9,13 +9,13 @@ import os
 # read when the OpenMP runtime starts, so it must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import logging  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
 
-from memsyn.errors import UsageError  # noqa: E402
-from memsyn.logging_setup import progress_enabled  # noqa: E402
+from memsyn.errors import UsageError
+from memsyn.logging_setup import progress_enabled
 
 log = logging.getLogger(__name__)
 

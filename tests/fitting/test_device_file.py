@@ -2,6 +2,8 @@
 
 import copy
 import json
+import os
+import stat
 
 import pytest
 
@@ -158,3 +160,36 @@ def test_summary_shows_key_numbers(document):
     assert "0.5 weight units" in summary
     assert "Lambda range" in summary
     assert "pJ" in summary
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_file_mode_follows_umask(tmp_path, document, umask):
+    previous = os.umask(umask)
+    try:
+        path = write_device_file(document, tmp_path / "device.json")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_replaced_file_mode_follows_umask(tmp_path, document):
+    path = tmp_path / "device.json"
+    path.write_text("{}")
+    path.chmod(0o600)
+    previous = os.umask(0o022)
+    try:
+        write_device_file(document, path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_summary_names_sigmoid_parameters(document):
+    summary = summarize_device(document)
+    sigmoid = document["decay"]["sigmoid"]
+    assert "Lambda(V) = L / (1 + exp(-k (V - V0))) + Lambda0" in summary
+    assert f"L = {sigmoid['L']['value']:.4g}" in summary
+    assert f"k = {sigmoid['k']['value']:.4g}" in summary
+    assert f"V0 = {sigmoid['V0']['value']:.4g}" in summary
+    assert f"Lambda0 = {sigmoid['Lambda0']['value']:.4g}" in summary
+    assert " 1/V, V0 = " in summary

@@ -1,6 +1,9 @@
 """`memsyn fit`: writes a device file that `--check` accepts; errors are one line."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +85,41 @@ def test_check_rejects_invalid_file(tmp_path, capsys):
 def test_usage_errors(arguments, message, capsys):
     assert main(arguments) == 2
     assert message in capsys.readouterr().err
+
+
+HEAVY_MODULES = ("lmfit", "torch", "scipy", "pandas", "matplotlib")
+
+# Prints the heavy modules loaded after registering the named command modules (all
+# commands through build_parser when none are named).
+_IMPORT_PROBE = """
+import argparse, importlib, sys
+names = sys.argv[1:]
+if names:
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    for name in names:
+        importlib.import_module("memsyn.commands." + name).register(subparsers)
+else:
+    import memsyn.cli
+    memsyn.cli.build_parser()
+print(" ".join(sorted(set(sys.modules) & set(HEAVY))))
+"""
+
+
+def heavy_modules_after(*command_names: str) -> set[str]:
+    probe = f"HEAVY = {HEAVY_MODULES!r}\n{_IMPORT_PROBE}"
+    finished = subprocess.run(
+        [sys.executable, "-c", probe, *command_names],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2],
+    )
+    return set(finished.stdout.split())
+
+
+@pytest.mark.parametrize("command", ["fit", "energy"])
+def test_command_parser_skips_heavy_imports(command):
+    assert heavy_modules_after(command) == set()
+
+
+def test_cli_parser_skips_lmfit_and_torch():
+    loaded = heavy_modules_after()
+    assert "lmfit" not in loaded
+    assert "torch" not in loaded

@@ -139,8 +139,22 @@ def test_campaign_prefers_completed_run(tmp_path, short_term):
 def test_campaign_two_completed_runs_rejected(tmp_path, short_term):
     write_results_file(tmp_path / "a.csv", short_term, "short-term")
     write_results_file(tmp_path / "b.csv", short_term, "short-term")
-    with pytest.raises(ResultsFileError, match="several short-term results files"):
+    with pytest.raises(ResultsFileError, match="found 2 completed short-term results files") as caught:
         find_campaign_files(tmp_path, FitWarnings())
+    message = str(caught.value)
+    assert "(a.csv, b.csv)" in message
+    assert "move all but one of them out of RESULTS_DIR" in message
+
+
+def test_campaign_no_completed_run_rejected(tmp_path, short_term):
+    write_results_file(tmp_path / "a.csv", short_term, "short-term", status="aborted")
+    write_results_file(tmp_path / "run2" / "b.csv", short_term, "short-term", status=None)
+    with pytest.raises(ResultsFileError, match="found 2 short-term results files") as caught:
+        find_campaign_files(tmp_path, FitWarnings())
+    message = str(caught.value)
+    assert "none of them completed" in message
+    assert "a.csv: aborted" in message
+    assert "run2/b.csv: no status" in message
 
 
 def test_campaign_aborted_run_flagged(tmp_path, short_term):

@@ -56,14 +56,21 @@ def scope_window(bench, scale_s: float = 100e-6, sample_rate_hz: float = 1e7, re
 
 
 def count_device_samples(bench) -> list:
-    """Wrap the device's ``apply`` so the returned list collects the sample count of each call."""
+    """Wrap the device's ``apply`` and ``apply_level`` so the returned list collects the
+    sample count of each call."""
     counts = []
     device = bench.world.device
     original = device.apply
+    original_level = device.apply_level
 
     def counting_apply(voltage_v, dt_s):
         counts.append(np.asarray(voltage_v).size)
         return original(voltage_v, dt_s)
 
+    def counting_apply_level(voltage_v, count, dt_s):
+        counts.append(count)
+        return original_level(voltage_v, count, dt_s)
+
     device.apply = counting_apply
+    device.apply_level = counting_apply_level
     return counts

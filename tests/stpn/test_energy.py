@@ -21,6 +21,7 @@ from stpn.energy import (
     resolve_time_bases,
 )
 from stpn.energy_device import EnergyInputError, load_energy_device
+from stpn.energy_figures import comparison_figure, energy_unit
 from stpn.energy_replay import check_replay, replay_trace
 from stpn.energy_synthetic import synthetic_trace, write_trace
 from stpn.energy_trace import load_trace
@@ -477,6 +478,38 @@ def test_trace_not_npz_rejected(tmp_path):
         load_trace(path)
 
 
+def test_trace_json_file_rejected(tmp_path):
+    path = tmp_path / "some.json"
+    path.write_text('{"format": "memsyn-trace"}')
+    with pytest.raises(EnergyInputError, match="is not a memsyn trace") as caught:
+        load_trace(path)
+    message = str(caught.value)
+    assert "it looks like JSON" in message
+    assert "memsyn pong play --trace" in message
+    assert "allow_pickle" not in message
+    assert "pickle.load" not in message
+
+
+def test_trace_npy_file_rejected(tmp_path):
+    path = tmp_path / "trace.npy"
+    np.save(path, np.arange(3))
+    with pytest.raises(EnergyInputError, match="it is a single .npy array"):
+        load_trace(path)
+
+
+def test_trace_object_array_not_unpickled(tmp_path):
+    path = tmp_path / "trace.npz"
+    np.savez(path, format=np.array(["memsyn-trace", {"code": 1}], dtype=object))
+    with pytest.raises(EnergyInputError, match="array 'format' contains pickled Python objects") as caught:
+        load_trace(path)
+    assert "allow_pickle" not in str(caught.value)
+
+
+def test_trace_folder_rejected(tmp_path):
+    with pytest.raises(EnergyInputError, match="is a folder"):
+        load_trace(tmp_path)
+
+
 def test_trace_not_found(tmp_path):
     with pytest.raises(EnergyInputError, match="not found"):
         load_trace(tmp_path / "missing.npz")
@@ -563,6 +596,58 @@ def test_device_mismatch_warns(hand_results):
 
 
 # GPU energy model.
+
+
+def lambda_warnings(results: dict) -> list[str]:
+    return [warning for warning in results["warnings"] if "Lambda" in warning]
+
+
+def test_lambda_in_range_not_warned(hand_results):
+    assert lambda_warnings(hand_results) == []
+
+
+def test_lambda_outside_bias_range_warned_once(tmp_path, caplog):
+    # Lambda outside both the file's 0.1 .. 0.9 and what the measured biases realise.
+    document = device_document(**{
+        "decay.lambda_min": quantity(0.1, "1"),
+        "decay.lambda_max": quantity(0.9, "1"),
+    })
+    device_path = write_device(tmp_path, document)
+    arrays = synthetic_trace(np.random.default_rng(7), 2, 10, 20, lambda_range=(0.01, 0.99))
+    outside_file_range = np.count_nonzero((arrays["lam"] < 0.1) | (arrays["lam"] > 0.9))
+    trace_path = write_trace(tmp_path / "trace.npz", arrays)
+    with caplog.at_level("WARNING", logger="stpn"):
+        results = estimate_energy(device_path, trace_path, tmp_path / "out", figures=False)
+    n_outside = results["memristor"]["learned_bias"]["synapses_outside_bias_range"]
+    warnings = lambda_warnings(results)
+    assert 0 < outside_file_range < n_outside
+    assert len(warnings) == 1
+    # Lambda(-0.6 V) = 1 / (1 + 3 ** 1.5) = 0.161 and Lambda(0.6 V) = 0.839.
+    assert warnings[0].startswith(
+        f"{n_outside} of 20 synapses have a Lambda outside 0.161 .. 0.839 per 1 s step"
+    )
+    assert "-0.6 .. 0.6 V" in warnings[0]
+    assert f"and {outside_file_range} lie outside the file's lambda_min .. lambda_max" in warnings[0]
+    assert "bias at the nearer end" in warnings[0]
+    logged = [record for record in caplog.records if "Lambda outside" in record.getMessage()]
+    assert len(logged) == 1
+
+
+def test_lambda_outside_file_range_warned_once(tmp_path):
+    document = device_document(**{
+        "decay.sigmoid": None,
+        "decay.lambda_min": quantity(0.1, "1"),
+        "decay.lambda_max": quantity(0.4, "1"),
+    })
+    device_path = write_device(tmp_path, document)
+    trace_path = write_trace(tmp_path / "trace.npz", hand_trace())
+    results = estimate_energy(device_path, trace_path, tmp_path / "out", figures=False)
+    expected = (
+        "1 of 2 synapses have a Lambda outside the device file's lambda_min .. lambda_max = "
+        "0.1 .. 0.4, to which the network clamps Lambda; the trace may come from another "
+        "device file or Lambda range"
+    )
+    assert lambda_warnings(results) == [expected]
 
 
 def test_register_only_estimate():
@@ -714,6 +799,36 @@ def test_figures_written(tmp_path, device_path):
     for path in results["files"]["figures"]:
         with open(path, "rb") as handle:
             assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_comparison_figure_bars_readable(hand_results):
+    figure = comparison_figure(hand_results)
+    axis = figure.axes[0]
+    assert axis.get_xscale() == "linear"
+    assert axis.get_title() == (
+        "Energy per game: memristor vs GPU (GPU: register-only lower-bound estimate)"
+    )
+    per_game = hand_results["memristor"]["per_game"]
+    values_j = [per_game["total_worst_case"]["value"], per_game["total_learned"]["value"]]
+    values_j += [case["per_game"]["value"] for case in hand_results["gpu"]["cases"]]
+    scale, unit = energy_unit(max(values_j))
+    assert axis.get_xlabel() == f"synaptic energy per game ({unit}, linear axis)"
+    bar_widths = [patch.get_width() for patch in axis.patches]
+    assert bar_widths == pytest.approx([value / scale for value in values_j])
+    printed = [text.get_text() for text in axis.texts]
+    assert len(printed) == len(bar_widths)
+    assert printed[0] == f"{bar_widths[0]:.3g} {unit}"
+    ratio = hand_results["ratio"]["gpu_best_over_memristor_worst_case"]["value"]
+    assert f"= {ratio:.3g} × memristor worst case" in printed[2]
+
+
+@pytest.mark.parametrize(("largest_j", "unit"), [
+    (2.5, "J"), (0.036, "mJ"), (5.87e-5, "µJ"), (1e-9, "nJ"), (3.15e-10, "pJ"), (2e-16, "fJ"),
+])
+def test_energy_unit_prefix(largest_j, unit):
+    scale, name = energy_unit(largest_j)
+    assert name == unit
+    assert 1 <= largest_j / scale < 1000 or unit == "fJ"
 
 
 def _load(arrays: dict):

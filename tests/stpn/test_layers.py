@@ -81,7 +81,7 @@ def test_mstpn_step_matches_reference_loop():
     episode_start = torch.zeros(8, 3, dtype=torch.bool)
     episode_start[5, 2] = True
     acted, _, state = act_and_replay(layer, x, episode_start)
-    expected, (h_final, f_final) = layer.reference_forward(x, layer.initial_state(3),
+    expected, (_, f_final) = layer.reference_forward(x, layer.initial_state(3),
                                                            episode_start)
     torch.testing.assert_close(acted, expected.detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(state.tensors[1], f_final.detach(), rtol=1e-5, atol=1e-5)
@@ -94,7 +94,7 @@ def test_mstpn_state_resets_at_episode_start():
     state = layer.initial_state(2)
     for _ in range(3):
         layer.step(torch.rand(2, 7), state)
-    h_before, f_before = (t.clone() for t in state.tensors[:2])
+    h_before = state.tensors[0].clone()
     fresh = layer.initial_state(2)
     x = torch.rand(2, 7)
     expected = layer.step(x[1:], RecurrentStateSlice(fresh, 1)).clone()

@@ -292,3 +292,15 @@ def test_kernel_zero_flags_skip_rows():
     assert zero_rows.tolist() == [[1, 1, 1], [1, 1, 0]]
     assert torch.equal(f[1, 2], torch.full((10,), 0.5))
     assert torch.equal(h[0], torch.zeros(3))
+
+
+@needs_kernel
+def test_zero_chunks_skip_recomputation():
+    problem = make_problem(1e-4, zero_state=True, batch=2, n_post=4, n_input=12)
+    output_grad = torch.randn(problem["x"].shape[0], 2, 4,
+                              generator=torch.Generator().manual_seed(5))
+    expected = fast_run(problem, DEVICE, output_grad, TorchSteps, 3)
+    actual = fast_run(problem, DEVICE, output_grad, KERNEL, 3)
+    for name, got, want in zip(PARAMETERS, actual[3], expected[3]):
+        assert_close(got, want, f"grad {name}", 1e-4, 1e-5)
+    assert torch.equal(actual[2], torch.zeros_like(actual[2]))

@@ -130,3 +130,25 @@ def test_cli_init_writes_checkpoint(tmp_path, capsys):
     assert main(["pong", "init", "--device", str(PUBLISHED_DEVICE_PATH), "--out", str(out)]) == 0
     assert out.is_file()
     assert "wrote untrained mstpn agent" in capsys.readouterr().out
+
+
+def test_stpn_trace_rejected(tmp_path):
+    path = write_untrained_checkpoint(PUBLISHED_DEVICE_PATH, tmp_path / "stpn.pt", layer="stpn")
+    with pytest.raises(ValueError, match="traces need the m-STPN"):
+        play_games(path, None, 1, tmp_path / "trace.npz")
+
+
+def test_play_rejects_zero_games(tmp_path):
+    with pytest.raises(ValueError, match="expected games >= 1, got 0"):
+        play_games("untrained", PUBLISHED_DEVICE_PATH, 0)
+
+
+@pytest.mark.slow
+def test_evaluate_plays_each_game_once(tmp_path):
+    from stpn.play import evaluate
+
+    path = write_untrained_checkpoint(PUBLISHED_DEVICE_PATH, tmp_path / "agent.pt")
+    summary = evaluate(path, games=3, seed=1, envs=2, frame_skip=4)
+    assert len(summary.returns) == 3
+    assert all(-21 <= value <= 21 for value in summary.returns)
+    assert all(length > 0 for length in summary.lengths_steps)
