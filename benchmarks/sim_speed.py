@@ -202,7 +202,7 @@ def record_result(result: dict, command: str) -> None:
     """
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    text, rows, notes = _take_section(text)
+    before, after, rows, notes, kept = _take_section(text)
 
     rows[result["workload"]] = format_row(result)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -211,26 +211,37 @@ def record_result(result: dict, command: str) -> None:
     notes = [note for note in notes if not note.startswith(f"- `{invocation}`")]
     notes.append(f"- `{invocation}`: {machine}, load average {load:.1f} at the end of the run.")
 
-    section = _render_section(rows, notes)
-    path.write_text(text.rstrip("\n") + "\n\n" + section)
+    section = _render_section(rows, notes) + kept
+    if after:
+        path.write_text(before + section + "\n" + after)
+    else:
+        path.write_text(before.rstrip("\n") + "\n\n" + section)
 
 
-def _take_section(text: str) -> tuple[str, dict[str, str], list[str]]:
-    """Remove this benchmark's section from ``text``; return the rest, its rows and notes."""
+def _take_section(text: str) -> tuple[str, str, dict[str, str], list[str], str]:
+    """Split ``text`` around this benchmark's section.
+
+    Returns the text before and after the section, its result rows and command notes, and
+    its subsections (``### ...`` to the end of the section, written by hand), which are
+    kept as they are. Without the section, all text counts as before it.
+    """
     start = text.find(SECTION_TITLE)
     if start < 0:
-        return text, {}, []
+        return text, "", {}, [], ""
     end = text.find("\n## ", start + len(SECTION_TITLE))
     end = len(text) if end < 0 else end + 1
+    subsection = text.find("\n### ", start, end)
+    kept = "" if subsection < 0 else "\n" + text[subsection + 1:end].rstrip("\n") + "\n"
+    generated_end = end if subsection < 0 else subsection + 1
     rows: dict[str, str] = {}
     notes: list[str] = []
-    for line in text[start:end].splitlines():
+    for line in text[start:generated_end].splitlines():
         match = re.match(r"\| (synthetic hour|campaign \S+) \|", line)
         if match:
             rows[match.group(1)] = line
         elif line.startswith("- `.venv/bin/python benchmarks/sim_speed.py"):
             notes.append(line)
-    return text[:start] + text[end:], rows, notes
+    return text[:start], text[end:], rows, notes, kept
 
 
 def _render_section(rows: dict[str, str], notes: list[str]) -> str:
@@ -241,8 +252,11 @@ def _render_section(rows: dict[str, str], notes: list[str]) -> str:
         "time of the run; wall time depends on what else the machine runs. Import time is not\n"
         "included. Goal: one hour of bench time in under 10 s. The cost follows the number of\n"
         "instrument commands and scope reads, not the bench time: waits are computed in closed\n"
-        "form, while every read costs about 20 SCPI commands through PyMeasure and one\n"
-        "device-model call.\n\n"
+        "form, while a protocol read costs six scope messages through PyMeasure (acquire,\n"
+        "header and data of two channels, one error-queue read), one device-model call and\n"
+        "the noise of two 1000-sample channels. The synthetic hour drives the drivers\n"
+        "directly: its reads download the current channel only, and it sends each setting\n"
+        "with its own error-queue read.\n\n"
         "| workload | virtual time | wall time | CPU time | speed-up (wall) | speed-up (CPU) "
         "| CPU s per bench hour |\n|---|---|---|---|---|---|---|\n"
     )

@@ -795,10 +795,10 @@ class Keysight33500BChannel(Agilent33500Channel):
         Each step is ``(command, state after the command)``. The generator's range is
         checked for every step; the device limits for every step while the output is on
         and always for the final state. The steps after the first were checked against
-        the state that the earlier steps should produce, so a step that takes effect
+        the state that the earlier steps should produce. So a step that takes effect
         while the output is on is sent only with an empty error queue, and the queue is
-        read right after it: a rejected step stops the plan. Steps with the output off
-        are checked once at the end of the batch.
+        read right after it, which stops the plan at a rejected step. Steps with the
+        output off are checked once at the end of the batch.
         """
         for index, (_command, step_state) in enumerate(plan):
             self._check_generator_range(step_state, description)

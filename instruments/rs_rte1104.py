@@ -7,10 +7,9 @@ header. The command table is in ``docs/scpi-commands.md``.
 
 Records are downloaded as 32-bit floats (``FORM REAL,32``) with an explicit byte order
 (``FORM:BORD LSBF``, little endian) and without x values (``EXP:WAV:INCX OFF``). The driver
-sends these three settings before its first download and remembers that it did; it sends
-them again after ``*RST``, a format command sent by anyone through this driver, an I/O
-failure, an error reported by the instrument, a device clear or a new connection. The
-header ``CHANn:DATA:HEAD?`` gives x start and x stop in seconds, the record length and the
+sends these three settings before its first download and remembers that it did. It sends
+them again after ``*RST``, a format command sent through this driver, an I/O failure, an
+error reported by the instrument, a device clear or a new connection. The header ``CHANn:DATA:HEAD?`` gives x start and x stop in seconds, the record length and the
 values per sample. ``CHANn:DATA?`` returns an IEEE 488.2 block, parsed by
 ``instruments.ieee488_block`` in the definite-length form or the R&S large form
 ``#(<length>)``. The error queue is read once after the downloads of an acquisition.
@@ -291,7 +290,7 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
             self._format_ready = False
             raise
         except InstrumentError as error:
-            # The queue may say why, for example -230 for a channel that was off.
+            # The error queue may contain the reason, for example -230 for a channel that was off.
             self._format_ready = False
             errors = self._log_errors_after_failure()
             if not errors:

@@ -289,6 +289,13 @@ class ScpiInstrument(SCPIMixin, Instrument):
         except (VisaIOError, OSError) as error:
             raise self._convert_io_error(command, error) from error
 
+    def ask(self, command: str, query_delay: float | None = None) -> str:
+        """Write a query and return its reply, waiting ``query_delay`` seconds in between."""
+        self.write(command)
+        if query_delay:
+            self.wait_for(query_delay)
+        return self.read()
+
     def read(self, **kwargs) -> str:
         try:
             return self.adapter.read(**kwargs)
@@ -429,7 +436,7 @@ class ScpiInstrument(SCPIMixin, Instrument):
         return self.check_pending_errors()
 
     def check_pending_errors(self) -> list[tuple[int, str]]:
-        """Read the error queue now; raise ``InstrumentError`` if it holds errors.
+        """Read the error queue now and raise ``InstrumentError`` if it contains errors.
 
         The error names the commands noted since the queue was last read: the command
         itself if there is one, all of them if a batch sent several.

@@ -120,6 +120,8 @@ class BenchActions:
         self.keep_waveforms = keep_waveforms
         self._scope = _ScopeSetup()
         self._generator: dict = {}
+        # (read voltage, window) of the read settings last sent; None after other settings.
+        self._read_scope_key: tuple | None = None
         wiring = {key: int(bench.description.get(key, value)) for key, value in DEFAULT_WIRING.items()}
         self.generator_channel = wiring["generator_channel"]
         self.current_channel = wiring["scope_current_channel"]
@@ -156,6 +158,7 @@ class BenchActions:
         smu.current_limit_a = current_limit_a
         self._scope = _ScopeSetup()
         self._generator = {}
+        self._read_scope_key = None
         if not use_scope:
             return
 
@@ -325,6 +328,9 @@ class BenchActions:
             cache["output"] = True
 
     def _configure_scope_for_read(self, read_voltage_v: float, window_s: float) -> None:
+        key = (read_voltage_v, window_s)
+        if key == self._read_scope_key:
+            return  # the scope still has these settings, and _set_scope would send nothing
         current_scale = self.bench.amplifier.gain_v_per_a * self.settings.read_current_max_a / USED_DIVISIONS
         voltage_scale = 2.0 * abs(read_voltage_v) / USED_DIVISIONS
         sample_rate = READ_RECORD_POINTS / window_s
@@ -336,10 +342,12 @@ class BenchActions:
             sample_rate=sample_rate,
             trigger_mode="AUTO",
         )
+        self._read_scope_key = key
 
     def _configure_scope_for_pulse(self, step: PulseTrain, smu_level_v: float, generator_v: float) -> float:
         """Set the scope for a triggered capture around the train; return the record length in s."""
         limits = self.bench.limits
+        self._read_scope_key = None
         margin_s = self.settings.capture_margin_s
         window_s = step.duration_s + 2 * margin_s
         sample_rate = PULSE_SAMPLES_PER_WIDTH / step.width_s

@@ -97,6 +97,7 @@ class ResultsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
         self.columns = list(procedure.DATA_COLUMNS)
+        self._column_set = frozenset(self.columns)
         self.results = Results(procedure, str(self.path))
         procedure.evaluate_metadata()
         self.results.store_metadata()
@@ -107,7 +108,7 @@ class ResultsWriter:
 
     def write_row(self, row: dict) -> int:
         """Write one row (a dict keyed by column name; missing columns are NaN); return its index."""
-        unknown = [key for key in row if key not in self.columns]
+        unknown = [key for key in row if key not in self._column_set]
         if unknown:
             log.debug("columns %s are not in %s and are not written", unknown, self.path.name)
         cells = {column: _cell(column, row.get(column)) for column in self.columns}

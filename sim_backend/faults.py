@@ -51,12 +51,8 @@ class FaultInjector:
         self.instrument = instrument
         self.commands_seen = 0
         self._scheduled: list[_Scheduled] = []
-        self._connection_lost = False
-
-    @property
-    def connection_lost(self) -> bool:
-        """True once a CONNECTION_LOST fault has struck (every later command fails)."""
-        return self._connection_lost
+        #: True once a CONNECTION_LOST fault has struck (every later command fails).
+        self.connection_lost = False
 
     def timeout_at(self, n: int, persistent: bool = False) -> None:
         """Make the n-th command from now time out; with ``persistent``, all later ones too."""
@@ -85,14 +81,16 @@ class FaultInjector:
     def next_command(self) -> Fault | None:
         """Count one command and return the fault that strikes it, if any."""
         self.commands_seen += 1
-        if self._connection_lost:
+        if self.connection_lost:
             return Fault(FaultKind.CONNECTION_LOST)
+        if not self._scheduled:
+            return None
         for scheduled in self._scheduled:
             if scheduled.at_command == self.commands_seen or (
                 scheduled.persistent and scheduled.at_command < self.commands_seen
             ):
                 if scheduled.fault.kind is FaultKind.CONNECTION_LOST:
-                    self._connection_lost = True
+                    self.connection_lost = True
                 log.info("%s: injected %s at command %d", self.instrument,
                          scheduled.fault.kind.value, self.commands_seen)
                 return scheduled.fault

@@ -128,12 +128,21 @@ class SimulatedRTE1104(ScpiInstrument):
     @property
     def x_start_s(self) -> float:
         """Time of the first record sample relative to the trigger, in seconds."""
-        return self.horizontal_position_s - self.reference_pct / 100.0 * self.window_s
+        return self._edges_s()[0]
 
     @property
     def x_end_s(self) -> float:
         """End of the window relative to the trigger, in seconds."""
-        return self.x_start_s + self.window_s
+        return self._edges_s()[1]
+
+    def _edges_s(self) -> tuple[float, float]:
+        """Return the start and the end of the window relative to the trigger, in seconds.
+
+        Every user computes them here, so the same settings always give the same floats.
+        """
+        window_s = DIVISIONS * self.timebase_scale_s
+        x_start_s = self.horizontal_position_s - self.reference_pct / 100.0 * window_s
+        return x_start_s, x_start_s + window_s
 
     def sample_interval_s(self) -> float:
         """Time between record samples, in seconds."""
@@ -149,7 +158,7 @@ class SimulatedRTE1104(ScpiInstrument):
 
     def pre_trigger_s(self) -> float:
         """Length of the part of the window before the trigger, in seconds (0 if none)."""
-        return max(0.0, -self.x_start_s)
+        return max(0.0, -self._edges_s()[0])
 
     def is_recording(self) -> bool:
         """True while an acquisition is armed or waits for the end of its window."""
@@ -157,19 +166,21 @@ class SimulatedRTE1104(ScpiInstrument):
 
     def interest(self, now_s: float) -> Interest | None:
         """Return the window in which this scope needs samples of the signals."""
-        if self.state == "ARMED":
-            return Interest(now_s - self.pre_trigger_s(), math.inf, self.sample_interval_s())
-        if self.state == "TRIGGERED":
-            return Interest(self.trigger_s + self.x_start_s, self.trigger_s + self.x_end_s,
-                            self.sample_interval_s())
-        return None
+        state = self.state
+        if state == "IDLE":
+            return None
+        x_start_s, x_end_s = self._edges_s()
+        if state == "ARMED":
+            return Interest(now_s - max(0.0, -x_start_s), math.inf, 1.0 / self.sample_rate_hz)
+        return Interest(self.trigger_s + x_start_s, self.trigger_s + x_end_s,
+                        1.0 / self.sample_rate_hz)
 
     def next_event_s(self, now_s: float) -> float:
         """Return the time of the next scope event (auto trigger, end of window) or inf."""
         if self.state == "ARMED" and self.trigger_mode in ("AUTO", "FRE"):
             return self._auto_trigger_time_s()
         if self.state == "TRIGGERED":
-            return self.trigger_s + self.x_end_s
+            return self.trigger_s + self._edges_s()[1]
         return math.inf
 
     def handle_time(self, now_s: float) -> None:
@@ -180,11 +191,11 @@ class SimulatedRTE1104(ScpiInstrument):
 
     def capture_due(self, now_s: float) -> bool:
         """True when a triggered acquisition's window has ended."""
-        return self.state == "TRIGGERED" and now_s >= self.trigger_s + self.x_end_s
+        return self.state == "TRIGGERED" and now_s >= self.trigger_s + self._edges_s()[1]
 
     def pending_capture_end_s(self) -> float | None:
         """End of the window of a triggered acquisition, or None."""
-        return self.trigger_s + self.x_end_s if self.state == "TRIGGERED" else None
+        return self.trigger_s + self._edges_s()[1] if self.state == "TRIGGERED" else None
 
     def on_voltage_step(self, time_s: float, old_v: float, new_v: float) -> None:
         """Trigger on a step of the Pt voltage when channel 2 is the trigger source."""
@@ -220,54 +231,56 @@ class SimulatedRTE1104(ScpiInstrument):
 
     def complete_capture(self, world: SimulatedWorld) -> None:
         """Assemble the record of the triggered acquisition from the world's samples."""
-        first_s = self.trigger_s + self.x_start_s
+        length = self.record_length
+        x_start_s = self._edges_s()[0]
+        first_s = self.trigger_s + x_start_s
         interval_s = self.sample_interval_s()
-        sample_times = first_s + interval_s * np.arange(self.record_length)
-        blocks = world.history_between(float(sample_times[0]), float(sample_times[-1]) + 1e-15)
-        on_grid = (len(blocks) == 1 and blocks[0].t0_s == first_s and blocks[0].dt_s == interval_s
-                   and blocks[0].voltage_v.size >= sample_times.size)
-        if on_grid:
-            # The block's samples start at the record's sample times: sample k is record
-            # sample k, which is what the search below finds too.
-            pt_voltage = blocks[0].voltage_v[:sample_times.size]
-            amplifier_output = blocks[0].amplifier_v[:sample_times.size]
-        elif blocks:
-            # A sample keeps its value until the next one starts (zero-order hold).
-            if len(blocks) == 1:
-                (block,) = blocks
-                starts, voltage, amplifier = block.times_s(), block.voltage_v, block.amplifier_v
-            else:
-                starts = np.concatenate([block.times_s() for block in blocks])
-                voltage = np.concatenate([block.voltage_v for block in blocks])
-                amplifier = np.concatenate([block.amplifier_v for block in blocks])
-            index = np.searchsorted(starts, sample_times, side="right") - 1
-            index = np.minimum(np.maximum(index, 0), starts.size - 1)
-            pt_voltage = voltage[index]
-            amplifier_output = amplifier[index]
-        else:
-            # NOTE: no samples cover the window, because it lies before anything recorded.
-            # The present level and its noise-free current are used in its place.
-            level_v = world.present_voltage_v()
-            current_a = world.device.conductance_s(level_v) * level_v if level_v else 0.0
-            pt_voltage = np.full(sample_times.size, level_v)
-            amplifier_output = np.full(sample_times.size, -world.amplifier.gain_v_per_a * current_a)
+        last_s = first_s + interval_s * (length - 1)
+        pt_voltage, amplifier_output = self._signals_at_samples(world, first_s, interval_s, last_s)
 
         # The amplifier adds its noise and sets its overload flag whether channel 1 is on or not.
         inputs = {1: world.amplifier.finish_output(amplifier_output), 2: pt_voltage}
         # Only channels that are on record data, as on the instrument; 3 and 4 are open.
-        values = {}
-        for number, channel in self.channels.items():
-            if channel.enabled:
-                signal = inputs.get(number)
-                if signal is None:
-                    signal = np.zeros(sample_times.size)
-                values[number] = self._digitise(channel, signal)
-        self.record = Record(self.x_start_s, self.sample_interval_s(), values, self.trigger_s,
-                             sample_times.size)
+        enabled = [number for number, channel in self.channels.items() if channel.enabled]
+        signals = [inputs.get(number) for number in enabled]
+        digitised = self._digitise([self.channels[number] for number in enabled], signals, length)
+        values = dict(zip(enabled, digitised))
+        self.record = Record(x_start_s, interval_s, values, self.trigger_s, length)
         self.acquisitions_completed += 1
         self.state = "IDLE"
         log.debug("%s: acquisition complete, %d samples around trigger at %g s",
-                  self.name, self.record_length, self.trigger_s)
+                  self.name, length, self.trigger_s)
+
+    def _signals_at_samples(self, world: SimulatedWorld, first_s: float, interval_s: float,
+                            last_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return the Pt voltage and the noise-free amplifier output at the record's sample times."""
+        length = self.record_length
+        blocks = world.history_between(first_s, last_s + 1e-15)
+        if (len(blocks) == 1 and blocks[0].t0_s == first_s and blocks[0].dt_s == interval_s
+                and blocks[0].voltage_v.size >= length):
+            # The block's samples start at the record's sample times, so record sample k is
+            # block sample k, which is what the search below finds too.
+            return blocks[0].voltage_v[:length], blocks[0].amplifier_v[:length]
+        sample_times = first_s + interval_s * np.arange(length)
+        if not blocks:
+            # NOTE: no samples cover the window, because it lies before anything recorded.
+            # The present level and its noise-free current are used in its place.
+            level_v = world.present_voltage_v()
+            current_a = world.device.conductance_s(level_v) * level_v if level_v else 0.0
+            return (np.full(length, level_v),
+                    np.full(length, -world.amplifier.gain_v_per_a * current_a))
+
+        # A sample keeps its value until the next one starts (zero-order hold).
+        if len(blocks) == 1:
+            (block,) = blocks
+            starts, voltage, amplifier = block.times_s(), block.voltage_v, block.amplifier_v
+        else:
+            starts = np.concatenate([block.times_s() for block in blocks])
+            voltage = np.concatenate([block.voltage_v for block in blocks])
+            amplifier = np.concatenate([block.amplifier_v for block in blocks])
+        index = np.searchsorted(starts, sample_times, side="right") - 1
+        index = np.minimum(np.maximum(index, 0), starts.size - 1)
+        return voltage[index], amplifier[index]
 
     # ------------------------------------------------------------------ internals
 
@@ -276,24 +289,35 @@ class SimulatedRTE1104(ScpiInstrument):
         self.trigger_s = time_s
         log.debug("%s: triggered at %g s (%s)", self.name, time_s, reason)
 
-    def _digitise(self, channel: ScopeChannel, signal: np.ndarray) -> np.ndarray:
-        """Add the channel's noise, clip at the screen edges and quantise to ADC codes."""
-        values = np.array(signal, dtype=float)  # a copy, changed in place below
-        if channel.coupling == "AC":
-            values -= values.mean()
-        scale = channel.scale_v_per_div
-        noise = self.rng.standard_normal(values.size)
+    def _digitise(self, channels: list[ScopeChannel], signals: list, length: int) -> np.ndarray:
+        """Add each channel's noise, clip at its screen edges and quantise to its ADC codes.
+
+        Returns one row per channel. ``signals[i]`` is the input of ``channels[i]``, or None
+        for an open input (0 V). The channels are processed together as rows of one array,
+        with one noise draw for all of them: the same numbers as one draw per channel in
+        turn, at a fraction of the calls.
+        """
+        values = np.zeros((len(channels), length))
+        for row, (channel, signal) in enumerate(zip(channels, signals)):
+            if signal is not None:
+                values[row] = signal
+            if channel.coupling == "AC":
+                values[row] -= values[row].mean()
+        scale = np.array([[channel.scale_v_per_div] for channel in channels])
+        offset = np.array([[channel.offset_v] for channel in channels])
+        position = np.array([[channel.position_div] for channel in channels])
+
+        noise = self.rng.standard_normal(values.shape)
         noise *= NOISE_FRACTION_OF_DIVISION * scale
         values += noise
-        bottom = channel.offset_v - (DIVISIONS / 2 + channel.position_div) * scale
-        top = channel.offset_v + (DIVISIONS / 2 - channel.position_div) * scale
-        np.maximum(values, bottom, out=values)
-        np.minimum(values, top, out=values)
-        values -= channel.offset_v
-        values /= scale / CODES_PER_DIVISION
+        np.maximum(values, offset - (DIVISIONS / 2 + position) * scale, out=values)
+        np.minimum(values, offset + (DIVISIONS / 2 - position) * scale, out=values)
+        step = scale / CODES_PER_DIVISION
+        values -= offset
+        values /= step
         np.rint(values, out=values)
-        values *= scale / CODES_PER_DIVISION
-        values += channel.offset_v
+        values *= step
+        values += offset
         return values
 
     def reset(self) -> None:

@@ -68,7 +68,8 @@ class SimulatedAdapter(Adapter):
         self._write_bytes(command.encode("ascii") + TERMINATOR)
 
     def _write_bytes(self, content: bytes, **kwargs) -> None:
-        self._check_open("write")
+        if self.connection.closed:
+            raise VisaIOError(StatusCode.error_invalid_object)
         fault = self.faults.next_command()
         if fault is not None and fault.kind is FaultKind.CONNECTION_LOST:
             raise VisaIOError(StatusCode.error_connection_lost)
@@ -101,7 +102,8 @@ class SimulatedAdapter(Adapter):
         return raw.decode("ascii", errors="replace").rstrip("\r\n")
 
     def _read_bytes(self, count: int, break_on_termchar: bool = False, **kwargs) -> bytes:
-        self._check_open("read")
+        if self.connection.closed:
+            raise VisaIOError(StatusCode.error_invalid_object)
         if self.faults.connection_lost:
             raise VisaIOError(StatusCode.error_connection_lost)
         if self._read_times_out:
@@ -127,10 +129,6 @@ class SimulatedAdapter(Adapter):
     def close(self) -> None:
         """Close the simulated connection."""
         self.connection.close()
-
-    def _check_open(self, operation: str) -> None:
-        if self.connection.closed:
-            raise VisaIOError(StatusCode.error_invalid_object)
 
     def __repr__(self) -> str:
         return f"<SimulatedAdapter(resource={self.connection.resource_name!r})>"

@@ -262,7 +262,7 @@ class SimulatedWorld:
         if not self._deferred:
             return
         interests = self._interests()
-        # Time stands still while the pieces are realised, so the horizon does not change.
+        # The clock does not move while the pieces are realised, so the horizon stays the same.
         horizon_s = self._history_horizon_s(interests)
         pieces, self._deferred = self._deferred, []
         for start_s, duration_s, voltage_v in pieces:

@@ -57,8 +57,13 @@ class MSTPN(nn.Module):
         backend: "auto" (C kernel when it builds), "kernel" or "torch".
 
     Shapes (N = hidden_size, M = input_size + hidden_size synapses per unit):
-        input x: (T, B, input_size); state h: (B, N), F: (B, N, M);
-        output: (T, B, N).
+        input x: (T, B, input_size); state h: (B, N), F: (B, N, M) and the zero-row
+        flags of F: (B, N) uint8; output: (T, B, N).
+
+    Use: :meth:`step` advances the state in place without autograd, one step at a time,
+    as when acting. For training, call :meth:`start_recording` before a rollout, pass
+    ``record_step=t`` to each :meth:`step`, then call the layer on the rollout's inputs
+    to get the outputs with a gradient (the forward pass is not repeated).
 
     Parameters:
         weight (W): (N, M), U(-1/8, 1/8). bias (b): (N,), U(-1/8, 1/8).
@@ -187,8 +192,10 @@ class MSTPN(nn.Module):
     def forward(self, x: torch.Tensor, check_inputs: bool = False) -> torch.Tensor:
         """Return the outputs (T, B, N) of the recorded rollout, differentiable.
 
-        x: (T, B, input_size), the inputs that were passed to :meth:`step` while recording,
-        with their autograd history. check_inputs compares them with the recording.
+        x: (T, B, input_size) with its autograd history: the inputs that were passed to
+        :meth:`step` while recording, or a recomputation of them equal up to float
+        rounding. The gradient is that of the recorded rollout. check_inputs compares x
+        with the recording and raises ValueError if they differ by more than rounding.
         """
         if self._recorder is None:
             raise RuntimeError("forward() replays a recorded rollout: call start_recording() "

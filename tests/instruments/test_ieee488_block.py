@@ -74,3 +74,30 @@ def test_read_block_reads_no_further_than_the_block():
     assert read_block(read_bytes) == b"abcd"
     assert bytes(stream) == b"\nNEXT"
     assert requests == [2, 1, 4]
+
+
+def test_read_block_reads_extra_bytes_with_payload():
+    stream = bytearray(b"#14abcd\nNEXT")
+    requests = []
+
+    def read_bytes(count):
+        requests.append(count)
+        chunk = bytes(stream[:count])
+        del stream[:count]
+        return chunk
+
+    assert read_block(read_bytes, extra_bytes=1) == b"abcd\n"
+    assert bytes(stream) == b"NEXT"
+    assert requests == [2, 1, 5]
+
+
+def test_read_block_extra_bytes_missing_is_truncated():
+    stream = bytearray(b"#14abcd")
+
+    def read_bytes(count):
+        chunk = bytes(stream[:count])
+        del stream[:count]
+        return chunk
+
+    with pytest.raises(BlockFormatError, match="5 bytes of block payload and terminator, got 4"):
+        read_block(read_bytes, extra_bytes=1)

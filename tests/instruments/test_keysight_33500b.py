@@ -737,14 +737,14 @@ def test_set_dc_voltage_v_switches_to_dc_first():
         inst.ch_1.set_dc_voltage_v(0.6)
 
 
-def test_set_dc_voltage_v_output_on_checks_each_step():
+def test_dc_voltage_output_on_checks_each():
     pairs = state(output="1", function="SIN", amplitude="0.2", offset="0.0")
     pairs += setting("SOUR1:FUNC DC") + setting("SOUR1:VOLT:OFFS 0.6")
     with generator(pairs) as inst:
         inst.ch_1.set_dc_voltage_v(0.6)
 
 
-def test_set_dc_voltage_v_batch_error_names_both_commands():
+def test_dc_voltage_batch_error_names_commands():
     pairs = state(function="SIN", amplitude="0.2", offset="0.0")
     pairs += [("SOUR1:FUNC DC", None), ("SOUR1:VOLT:OFFS 0.6", None)]
     pairs += [("SYST:ERR?", '-221,"Settings conflict"'), ("SYST:ERR?", OK)]
@@ -754,7 +754,7 @@ def test_set_dc_voltage_v_batch_error_names_both_commands():
     assert "check_each_setting" in info.value.message
 
 
-def test_set_dc_voltage_v_checks_each_setting_on_request():
+def test_dc_voltage_check_each_setting():
     pairs = state(function="SIN", amplitude="0.2", offset="0.0")
     pairs += setting("SOUR1:FUNC DC") + setting("SOUR1:VOLT:OFFS 0.6")
     with generator(pairs) as inst:
@@ -782,7 +782,7 @@ def test_set_pulse_levels_v_raises_high_first():
         inst.ch_1.set_pulse_levels_v(2.0, 3.0)
 
 
-def test_set_pulse_levels_v_output_on_stops_at_rejected_step():
+def test_pulse_levels_stop_at_rejected_step():
     # The low level was checked against the high level that the first step should set, so
     # it must not be sent once the instrument rejected that step.
     pairs = state(output="1", function="PULS", amplitude="0.5", offset="0.25")
@@ -806,10 +806,10 @@ def test_output_on_in_batch_not_sent_after_error():
     pairs = [("SOUR1:BURS:STAT ON", None)]
     pairs += state(function="PULS", amplitude="1.0", offset="0.5")
     pairs += [("SYST:ERR?", '-221,"Settings conflict"'), ("SYST:ERR?", OK)]
-    with generator(pairs) as inst, pytest.raises(InstrumentError, match="-221") as info:
-        with inst.settings_batch():
-            inst.ch_1.burst_state = True
-            inst.ch_1.output = True
+    raises = pytest.raises(InstrumentError, match="-221")
+    with generator(pairs) as inst, raises as info, inst.settings_batch():
+        inst.ch_1.burst_state = True
+        inst.ch_1.output = True
     assert info.value.command == "SOUR1:BURS:STAT ON"
 
 
@@ -830,14 +830,13 @@ def test_settings_batch_nested_reads_queue_at_outer_end():
 
 
 def test_settings_batch_logs_queue_after_rejection(caplog):
-    # A setting rejected by the driver ends the batch; the queue is still read, so its
+    # A setting rejected by the driver ends the batch. The queue is still read, so its
     # entries are logged instead of being blamed on a later setting.
     pairs = [("SOUR1:BURS:STAT ON", None), ("SYST:ERR?", '-221,"Settings conflict"'),
              ("SYST:ERR?", OK)]
-    with generator(pairs) as inst, pytest.raises(ValueError):
-        with inst.settings_batch():
-            inst.ch_1.burst_state = True
-            inst.ch_1.burst_ncycles = 0
+    with generator(pairs) as inst, pytest.raises(ValueError), inst.settings_batch():
+        inst.ch_1.burst_state = True
+        inst.ch_1.burst_ncycles = 0
     assert "-221" in caplog.text
 
 

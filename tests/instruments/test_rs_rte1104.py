@@ -319,10 +319,10 @@ def test_settings_batch_reads_queue_once():
 def test_settings_batch_error_names_every_setting():
     pairs = [("TIM:SCAL 0.0001", None), ("ACQ:SRAT 1000000.0", None),
              ("SYST:ERR?", '-222,"Data out of range"'), ("SYST:ERR?", OK)]
-    with scope(pairs) as inst, pytest.raises(InstrumentError, match="-222") as info:
-        with inst.settings_batch():
-            inst.timebase_scale = 1e-4
-            inst.sample_rate = 1e6
+    raises = pytest.raises(InstrumentError, match="-222")
+    with scope(pairs) as inst, raises as info, inst.settings_batch():
+        inst.timebase_scale = 1e-4
+        inst.sample_rate = 1e6
     assert info.value.command == "TIM:SCAL 0.0001; ACQ:SRAT 1000000.0"
 
 
@@ -336,10 +336,10 @@ def test_settings_batch_checks_each_setting_on_request():
 
 
 def test_settings_batch_skips_queue_after_timeout():
-    with scope([("TIM:SCAL 0.0001", None)]) as inst:
-        with pytest.raises(InstrumentTimeout), inst.settings_batch():
-            inst.timebase_scale = 1e-4
-            raise InstrumentTimeout(inst.name, "ACQ:SRAT?", "no reply")
+    pairs = [("TIM:SCAL 0.0001", None)]
+    with scope(pairs) as inst, pytest.raises(InstrumentTimeout), inst.settings_batch():
+        inst.timebase_scale = 1e-4
+        raise InstrumentTimeout(inst.name, "ACQ:SRAT?", "no reply")
 
 
 def test_stop():

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pymeasure.instruments.instrument as pymeasure_instrument
 import pytest
+from pymeasure.instruments import Instrument
+from pymeasure.test import expected_protocol
 from pyvisa.constants import StatusCode
 from pyvisa.errors import VisaIOError
 
@@ -103,3 +105,29 @@ def test_missing_visa_library_becomes_connection_error(monkeypatch):
     monkeypatch.setattr(pymeasure_instrument, "VISAAdapter", no_library)
     with pytest.raises(InstrumentConnectionError, match="VISA implementation"):
         RohdeSchwarzRTE1104("USB0::1::INSTR")
+
+
+class DynamicScope(RohdeSchwarzRTE1104):
+    """A scope driver with one dynamic property, which the plain attribute access cannot guard."""
+
+    sample_rate = Instrument.control(
+        "ACQ:SRAT?", "ACQ:SRAT %g", "Control the sample rate in Sa/s (float).", dynamic=True
+    )
+
+
+def test_dynamic_property_is_rejected():
+    with pytest.raises(TypeError, match="dynamic properties"), expected_protocol(DynamicScope, []):
+        pass
+
+
+def test_ask_waits_query_delay(monkeypatch):
+    waits = []
+    with expected_protocol(RohdeSchwarzRTE1104, [("ACQ:SRAT?", "1E6")]) as inst:
+        monkeypatch.setattr(inst, "wait_for", waits.append)
+        assert inst.ask("ACQ:SRAT?", query_delay=0.25) == "1E6"
+    assert waits == [0.25]
+
+
+def test_check_now_without_pending_commands_sends_nothing():
+    with expected_protocol(RohdeSchwarzRTE1104, []) as inst:
+        assert inst.check_now() == []

@@ -60,12 +60,29 @@ def test_small_campaign_loads(tmp_path):
     assert len(campaign.sha256) == 64
 
 
-@pytest.mark.parametrize("name", ["published.toml", "quick.toml"])
-def test_shipped_campaigns_load(name):
+PUBLISHED_ORDER = ["iv-sweep", "set", "short-term", "bias-decay", "long-term-levels"]
+# The quick campaign runs the I-V cycles last, so they do not raise the reads before SET.
+QUICK_ORDER = ["set", "short-term", "bias-decay", "long-term-levels", "iv-sweep"]
+
+
+@pytest.mark.parametrize("name, order", [("published.toml", PUBLISHED_ORDER),
+                                         ("quick.toml", QUICK_ORDER)])
+def test_shipped_campaigns_load(name, order):
     campaign = load_campaign(REPOSITORY / "campaigns" / name)
-    assert [step.protocol for step in campaign.steps] == [
-        "iv-sweep", "set", "short-term", "bias-decay", "long-term-levels",
-    ]
+    assert [step.protocol for step in campaign.steps] == order
+
+
+def test_quick_campaign_has_fit_grid():
+    campaign = load_campaign(REPOSITORY / "campaigns" / "quick.toml")
+    by_protocol = {step.protocol: step.procedure() for step in campaign.steps}
+    short_term = by_protocol["short-term"]
+    assert short_term.widths_s == (20e-6, 100e-6, 500e-6)
+    assert short_term.amplitudes_v == (2.0, 2.5, 3.0, 3.5)
+    assert short_term.repeats == 3
+    decay = by_protocol["bias-decay"]
+    assert decay.biases_v == (-0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6)
+    assert decay.repeats == 3
+    assert short_term.last_read_s == decay.last_read_s == 40.0
 
 
 def test_published_campaign_uses_published_values():

@@ -192,3 +192,35 @@ def test_no_waveform_folder_without_scope_reads(fake_bench, tmp_path):
                            keep_waveforms=True)
     assert record.waveforms is None
     assert not (tmp_path / "iv-sweep-waveforms").exists()
+
+
+class RecordingClock:
+    """A clock that only records its sleeps; ``sleeps_in_real_time`` as given."""
+
+    def __init__(self, sleeps_in_real_time):
+        self.time_s = 0.0
+        self.sleeps = []
+        if sleeps_in_real_time is not None:
+            self.sleeps_in_real_time = sleeps_in_real_time
+
+    def now(self):
+        return self.time_s
+
+    def sleep(self, duration_s):
+        self.sleeps.append(duration_s)
+        self.time_s += duration_s
+
+
+@pytest.mark.parametrize("sleeps_in_real_time, expected", [
+    (None, [0.5, 0.5, 0.5, 0.5]),   # no attribute: waits are cut for stop checks
+    (True, [0.5, 0.5, 0.5, 0.5]),
+    (False, [2.0]),                 # a virtual clock: one sleep, it takes no wall time
+])
+def test_wait_cuts_only_real_time_sleeps(fake_bench, sleeps_in_real_time, expected):
+    procedure = small("short-term")
+    clock = RecordingClock(sleeps_in_real_time)
+    fake_bench.clock = clock
+    procedure.bench = fake_bench
+    procedure.should_stop = lambda: False
+    procedure.wait(2.0)
+    assert clock.sleeps == pytest.approx(expected)

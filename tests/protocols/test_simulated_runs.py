@@ -8,7 +8,9 @@ from pymeasure.experiment import Results
 
 from instruments.safety import SafetyLimits
 from protocols import PROTOCOLS
+from protocols.actions import AcquisitionSettings, BenchActions
 from protocols.campaign import make_procedure
+from protocols.plan import PulseTrain
 from protocols.preflight import PreflightError
 from protocols.results_file import read_run_status
 from protocols.runner import run_procedure
@@ -159,3 +161,35 @@ def test_preflight_rejection_touches_no_instrument(tmp_path):
     assert bench.world.max_device_voltage_v == 0.0
     assert not (tmp_path / "set.csv").exists()
     assert bench.generator.ch_1.output is False
+
+
+def test_repeated_read_sends_six_scope_messages():
+    # SING;*OPC?, then header and data of both channels, then one error-queue read: the
+    # unchanged scope settings and the download format are not sent again.
+    bench = simulated_bench()
+    actions = BenchActions(bench, AcquisitionSettings())
+    actions.prepare(1e-5)
+    actions.set_smu_level(0.0, turn_on=True)
+    first = actions.read(0.6, 5e-4, 0.0, 2e-4)
+    before = bench.world.faults.scope.commands_seen
+    second = actions.read(0.6, 5e-4, 0.0, 2e-4)
+
+    assert bench.world.faults.scope.commands_seen - before == 6
+    assert bench.world.scope.errors == []
+    assert second.conductance_s == pytest.approx(first.conductance_s, rel=0.05)
+
+
+def test_read_after_pulse_sends_read_settings_again():
+    bench = simulated_bench()
+    actions = BenchActions(bench, AcquisitionSettings())
+    actions.prepare(1e-5)
+    actions.set_smu_level(0.0, turn_on=True)
+    actions.read(0.6, 5e-4, 0.0, 2e-4)
+    actions.fire(PulseTrain(amplitude_v=3.0, width_s=100e-6, capture=True), 0.0, 3.0)
+    after_pulse = actions.read(0.6, 5e-4, 0.0, 2e-4)
+
+    scope = bench.world.scope
+    assert scope.trigger_mode == "AUTO"
+    assert scope.reference_pct == 0.0
+    assert scope.record_length == 1000
+    assert after_pulse.voltage_v == pytest.approx(0.6, abs=0.01)

@@ -559,3 +559,45 @@ def test_drift_moves_long_term_level():
     assert drifting.conductance_s(READ_V) - steady.conductance_s(READ_V) == pytest.approx(
         101e-12, rel=1e-6
     )
+
+
+def test_apply_level_matches_general_path():
+    # Three levels in one waveform take the general, per-sample path; one apply_level per
+    # level takes the closed form. Both draw the same noise in the same order.
+    levels = [(READ_V, 700), (-0.3, 500), (0.0, 300)]
+    by_level = set_device(seed=26)
+    general = set_device(seed=26)
+
+    level_current = np.concatenate([by_level.apply_level(v, n, 1e-6) for v, n in levels])
+    general_current = general.apply(np.concatenate([np.full(n, v) for v, n in levels]), 1e-6)
+
+    np.testing.assert_allclose(level_current, general_current, rtol=1e-11, atol=1e-25)
+    assert by_level.state.f_s == pytest.approx(general.state.f_s, rel=1e-11)
+    assert by_level.state.w_s == pytest.approx(general.state.w_s, rel=1e-11)
+    assert by_level.state.time_s == pytest.approx(general.state.time_s, rel=1e-12)
+
+
+def test_apply_of_one_level_is_apply_level():
+    constant = set_device(seed=27)
+    level = set_device(seed=27)
+    assert np.array_equal(constant.apply(np.full(400, READ_V), 1e-6),
+                          level.apply_level(READ_V, 400, 1e-6))
+
+
+def test_apply_level_above_threshold_raises_f():
+    pulsed = set_device(seed=28)
+    sampled = set_device(seed=28)
+    before_s = pulsed.state.f_s
+    assert np.array_equal(pulsed.apply_level(3.0, 100, 1e-6), sampled.apply(np.full(100, 3.0), 1e-6))
+    assert pulsed.state.f_s > before_s
+
+
+def test_apply_level_rejects_bad_input():
+    model = MemristorModel()
+    with pytest.raises(ValueError, match="count"):
+        model.apply_level(READ_V, 0, 1e-6)
+    with pytest.raises(ValueError, match="voltage"):
+        model.apply_level(float("nan"), 10, 1e-6)
+    with pytest.raises(ValueError, match="dt_s"):
+        model.apply_level(READ_V, 10, -1e-6)
+    assert model.state.time_s == 0.0
