@@ -344,8 +344,8 @@ class RohdeSchwarzRTE1104(ScpiInstrument):
         self.note_unchecked(command)
         reply = self.ask(command)
         try:
-            x_start_s, x_stop_s, length_value, values_per_sample = (
-                float(field) for field in reply.strip().split(",")
+            x_start_s, x_stop_s, length_value, values_per_sample = map(
+                float, reply.strip().split(",")
             )
         except ValueError:
             raise InstrumentError(

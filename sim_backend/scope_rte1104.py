@@ -303,21 +303,31 @@ class SimulatedRTE1104(ScpiInstrument):
                 values[row] = signal
             if channel.coupling == "AC":
                 values[row] -= values[row].mean()
-        scale = np.array([[channel.scale_v_per_div] for channel in channels])
-        offset = np.array([[channel.offset_v] for channel in channels])
-        position = np.array([[channel.position_div] for channel in channels])
+        # One column per quantity, one row per channel: noise rms, screen bottom and top,
+        # ADC step and offset, all in volts.
+        settings = np.array([
+            [NOISE_FRACTION_OF_DIVISION * channel.scale_v_per_div,
+             channel.offset_v - (DIVISIONS / 2 + channel.position_div) * channel.scale_v_per_div,
+             channel.offset_v + (DIVISIONS / 2 - channel.position_div) * channel.scale_v_per_div,
+             channel.scale_v_per_div / CODES_PER_DIVISION,
+             channel.offset_v]
+            for channel in channels
+        ])
+        noise_rms, bottom, top, step, offset = (settings[:, column:column + 1] for column in range(5))
+        with_offset = any(channel.offset_v for channel in channels)
 
         noise = self.rng.standard_normal(values.shape)
-        noise *= NOISE_FRACTION_OF_DIVISION * scale
+        noise *= noise_rms
         values += noise
-        np.maximum(values, offset - (DIVISIONS / 2 + position) * scale, out=values)
-        np.minimum(values, offset + (DIVISIONS / 2 - position) * scale, out=values)
-        step = scale / CODES_PER_DIVISION
-        values -= offset
+        np.maximum(values, bottom, out=values)
+        np.minimum(values, top, out=values)
+        if with_offset:
+            values -= offset
         values /= step
         np.rint(values, out=values)
         values *= step
-        values += offset
+        if with_offset:
+            values += offset
         return values
 
     def reset(self) -> None:

@@ -93,7 +93,10 @@ class SimulatedAdapter(Adapter):
         except QueryTimeout:
             self._read_times_out = True
             return
-        if replies:
+        if len(replies) == 1:
+            (reply,) = replies
+            self._output = (reply if isinstance(reply, bytes) else reply.encode("ascii")) + TERMINATOR
+        elif replies:
             encoded = [reply if isinstance(reply, bytes) else reply.encode("ascii") for reply in replies]
             self._output = b";".join(encoded) + TERMINATOR
 

@@ -288,7 +288,10 @@ class SimulatedWorld:
 
         ``horizon_s`` is ``_history_horizon_s()`` at the present time.
         """
-        if all(interest.end_s <= start_s or interest.start_s >= end_s for interest in interests):
+        for interest in interests:
+            if interest.end_s > start_s and interest.start_s < end_s:
+                break
+        else:  # no recorder needs samples of this piece
             self._hold(start_s, end_s, voltage_v, horizon_s)
             return
         cuts = {start_s, end_s}
