@@ -63,12 +63,17 @@ class Bench:
     def close(self) -> None:
         """Close every connection; errors are logged, not raised."""
         for role, instrument in self.instruments().items():
-            closer = getattr(instrument, "close", None) or getattr(
-                getattr(instrument, "adapter", None), "close", None
-            )
-            if closer is None:
-                continue
-            try:
-                closer()
-            except Exception as error:  # noqa: BLE001 - keep closing the others
-                log.error("closing %s on bench %s failed: %s", role, self.name, error)
+            close_instrument(instrument, f"{role} on bench {self.name}")
+
+
+def close_instrument(instrument, description: str) -> None:
+    """Close one driver's connection (its ``close()`` or its adapter's); log a failure."""
+    closer = getattr(instrument, "close", None) or getattr(
+        getattr(instrument, "adapter", None), "close", None
+    )
+    if closer is None:
+        return
+    try:
+        closer()
+    except Exception as error:  # noqa: BLE001 - the caller goes on closing the others
+        log.error("closing %s failed: %s", description, error)

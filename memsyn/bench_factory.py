@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 
-from instruments.bench import Bench
+from instruments.bench import Bench, close_instrument
 from instruments.clock import MonotonicClock
 from instruments.errors import InstrumentError
 from instruments.safety import SafetyLimits
@@ -200,12 +200,6 @@ _CONNECTORS = {
 }
 
 
-def _close_all(instruments: list) -> None:
+def _close_all(instruments) -> None:
     for instrument in instruments:
-        closer = getattr(instrument, "close", None) or getattr(getattr(instrument, "adapter", None), "close", None)
-        if closer is None:
-            continue
-        try:
-            closer()
-        except Exception as error:  # noqa: BLE001 - keep closing the others
-            log.error("closing %s failed: %s", type(instrument).__name__, error)
+        close_instrument(instrument, type(instrument).__name__)

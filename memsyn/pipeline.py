@@ -2,7 +2,7 @@
 
 ``run_demo`` chains the packages the way a user would on the command line, writing every
 part into one run folder (layout in ``memsyn.report.run_layout``), and returns where each
-output went. It runs on the simulated bench unless a bench file says otherwise.
+output went. It runs on the simulated bench unless a bench file names another backend.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from memsyn.bench_config import default_bench_path, load_bench_config
@@ -32,7 +32,7 @@ STEPS = ("measure", "fit", "play", "energy", "report")
 
 @dataclass
 class DemoResult:
-    """Where each output of a demo run went, and what the agent was."""
+    """Output paths of a demo run, the agent that played and its results."""
 
     run_dir: Path
     outputs: dict[str, Path] = field(default_factory=dict)
@@ -43,7 +43,7 @@ class DemoResult:
 
 def default_run_dir() -> Path:
     """Return a new run folder name under ``runs/`` stamped with the UTC time."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"demo-{stamp}"
 
 
@@ -125,7 +125,7 @@ def _play(layout: RunLayout, seed: int, games: int, untrained: bool, report) -> 
     layout.agent.mkdir(parents=True, exist_ok=True)
     if untrained or not SHIPPED_AGENT.exists():
         checkpoint = None
-        agent = "untrained m-STPN agent (fresh weights, seed %d)" % seed
+        agent = f"untrained m-STPN agent (fresh weights, seed {seed})"
         if not untrained:
             log.warning("no shipped checkpoint at %s; playing with untrained weights", SHIPPED_AGENT)
     else:

@@ -84,16 +84,11 @@ def run_check(args) -> int:
 
 
 def _close_connected(connected) -> None:
+    from instruments.bench import close_instrument
+
     for role, instrument, _ in connected:
-        if instrument is None:
-            continue
-        closer = getattr(instrument, "close", None) or getattr(getattr(instrument, "adapter", None), "close", None)
-        if closer is None:
-            continue
-        try:
-            closer()
-        except Exception as error:  # noqa: BLE001 - keep closing the others
-            log.error("closing the %s failed: %s", role, error)
+        if instrument is not None:
+            close_instrument(instrument, f"the {role}")
 
 
 def identify(instrument) -> str:

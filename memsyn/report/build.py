@@ -7,7 +7,7 @@ import html
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -139,7 +139,7 @@ def _add_measurement_sections(builder: ReportBuilder, results: dict, device: dic
 
 
 def _render_html(layout: RunLayout, sections: list[Section]) -> str:
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'>",

@@ -9,11 +9,11 @@ import logging
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from memsyn.report.run_layout import RunLayout  # noqa: E402
+from memsyn.report.run_layout import RunLayout
 
 log = logging.getLogger(__name__)
 
