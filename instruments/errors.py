@@ -1,12 +1,12 @@
 """Errors raised by the instrument drivers.
 
 Every error names the instrument and the command that failed, so that a log line or a
-traceback tells the user which cable, address or setting to look at.
+traceback shows the user which cable, address or setting to look at.
 """
 
 
 class InstrumentError(RuntimeError):
-    """An instrument reported an error or answered something the driver cannot use."""
+    """An instrument reported an error or returned a reply the driver cannot use."""
 
     def __init__(self, instrument: str, command: str, message: str):
         self.instrument = instrument
@@ -16,7 +16,7 @@ class InstrumentError(RuntimeError):
 
 
 class InstrumentTimeout(InstrumentError):
-    """An instrument did not answer within its timeout."""
+    """An instrument did not reply within its timeout."""
 
 
 class InstrumentConnectionError(InstrumentError):

@@ -1,7 +1,7 @@
 """Safety limits for every voltage and current that can reach the memristor.
 
 A positive voltage of about 4 V or more can electroform a filament in the SrTiO3 device and
-change it for good, so every set-point and every sample of an uploaded waveform is checked
+change it for good. So every set-point and every sample of an uploaded waveform is checked
 against the configured limits before an output turns on. Values out of range are rejected
 with an error that names the value and the limit; nothing is ever clipped.
 """
@@ -22,7 +22,7 @@ class SafetyLimitError(ValueError):
 class SafetyLimits:
     """Voltage and current limits at the device terminals.
 
-    Voltages are at the Pt electrode with Ti grounded, in volts; the current limit is the
+    Voltages are at the Pt electrode with Ti grounded, in volts. The current limit is the
     largest magnitude of current allowed through the device, in amperes.
     """
 

@@ -83,7 +83,7 @@ NO_VISA_LIBRARY = (
 
 
 class ConnectionFailure(Exception):
-    """One instrument of a real bench could not be connected; the message says what to do."""
+    """One instrument of a real bench could not be connected. The message states what to do."""
 
     def __init__(self, role: str, message: str):
         self.role = role
@@ -150,8 +150,8 @@ def connect_instrument(config: BenchConfig, role: str, limits: SafetyLimits, clo
 
 def _connection_advice(config: BenchConfig, role: str, error) -> str:
     resource = config.instruments[role].resource or "no resource"
-    # pyvisa says "Could not locate a VISA implementation" when no VISA library is installed;
-    # the address is not the problem then.
+    # pyvisa raises "Could not locate a VISA implementation" when no VISA library is
+    # installed, and then the address is not the problem.
     if "VISA implementation" in str(error):
         return f"cannot connect to the {role} ({resource}): {NO_VISA_LIBRARY}"
     return (

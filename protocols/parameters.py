@@ -29,6 +29,16 @@ def _split_units(text: str, units: str | None, name: str) -> str:
     return value
 
 
+def _check_range(name: str, number: float, units: str | None, minimum: float, maximum: float) -> float:
+    """Return ``number``, or raise ParameterValueError naming the bound it breaks."""
+    unit = f" {units}" if units else ""
+    if number < minimum:
+        raise ParameterValueError(f"{name}: {number!r}{unit} is below the minimum {minimum!r}{unit}")
+    if number > maximum:
+        raise ParameterValueError(f"{name}: {number!r}{unit} is above the maximum {maximum!r}{unit}")
+    return number
+
+
 class ExactFloatParameter(FloatParameter):
     """Float parameter with a unit, strict bounds and a lossless text form."""
 
@@ -44,16 +54,7 @@ class ExactFloatParameter(FloatParameter):
         if not math.isfinite(number):
             raise ParameterValueError(f"{self.name}: expected a finite number, got {value!r}")
 
-        unit = f" {self.units}" if self.units else ""
-        if number < self.minimum:
-            raise ParameterValueError(
-                f"{self.name}: {number!r}{unit} is below the minimum {self.minimum!r}{unit}"
-            )
-        if number > self.maximum:
-            raise ParameterValueError(
-                f"{self.name}: {number!r}{unit} is above the maximum {self.maximum!r}{unit}"
-            )
-        return number
+        return _check_range(self.name, number, self.units, self.minimum, self.maximum)
 
     def __str__(self):
         if not self.is_set():
@@ -132,16 +133,7 @@ class FloatListParameter(Parameter):
                 raise ParameterValueError(f"{self.name}: {item!r} is not a number") from None
             if not math.isfinite(number):
                 raise ParameterValueError(f"{self.name}: {item!r} is not a finite number")
-            unit = f" {self.units}" if self.units else ""
-            if number < self.minimum:
-                raise ParameterValueError(
-                    f"{self.name}: {number!r}{unit} is below the minimum {self.minimum!r}{unit}"
-                )
-            if number > self.maximum:
-                raise ParameterValueError(
-                    f"{self.name}: {number!r}{unit} is above the maximum {self.maximum!r}{unit}"
-                )
-            numbers.append(number)
+            numbers.append(_check_range(self.name, number, self.units, self.minimum, self.maximum))
         return tuple(numbers)
 
     def __str__(self):

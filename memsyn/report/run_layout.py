@@ -1,4 +1,4 @@
-"""Where each part of a run lives inside a run folder.
+"""Paths of the parts of a run inside a run folder.
 
 ``memsyn demo`` writes this layout; ``memsyn report RUN_DIR`` reads it. A folder made by
 hand works too: every part is optional, and the report lists the figures it had to leave out
