@@ -2,7 +2,7 @@
 
 
 class UsageError(Exception):
-    """Bad input from the user: a file, a configuration or a parameter. The message says
+    """Bad input from the user: a file, a configuration or a parameter. The message states
     what is wrong and what to do."""
 
 

@@ -64,7 +64,8 @@ class FakeKtM960x:
 
     def KtM960x_InitWithOptions(self, resource, id_query, reset, options, handle):
         assert isinstance(resource, bytes) and isinstance(options, bytes)
-        assert type(id_query) is ctypes.c_uint16 and type(reset) is ctypes.c_uint16
+        assert type(id_query) is ctypes.c_uint16
+        assert type(reset) is ctypes.c_uint16
         handle._obj.value = HANDLE
         self.calls.append(("InitWithOptions", resource, id_query.value, reset.value, options))
         return self._result("InitWithOptions")
