@@ -23,6 +23,28 @@ from stpn.recurrent import RecurrentState
 
 log = logging.getLogger(__name__)
 
+ORIGINAL_HEBBIAN_INIT = 1.25e-4
+"""Half-width of the original STPN's uniform Gamma initialisation."""
+
+HEBBIAN_INIT_STEPS = 50.0
+"""Default half-width of the m-STPN's Gamma initialisation, in device dF steps."""
+
+
+def default_hebbian_init(constraints: SynapseConstraints) -> float:
+    """Return the default half-width of Gamma's initialisation: 50 device dF steps.
+
+    With unit-normalised inputs every product |h_i zn_j| stays below 1, so the original
+    STPN half-width (1.25e-4) keeps every update below half a step and dF is always zero.
+    On Pong frames through the untrained encoder the largest products are about 0.03.
+    With 50 steps (25 for the published device), the untrained agent changed about 0.01 %
+    of its synapses per step, and training raised that to 4-6 % within 20,000 frames
+    (measured with seed 1, random actions and then A2C, frame skip 1). With no
+    discretisation (df_step 0) the original value is used.
+    """
+    if constraints.df_step > 0:
+        return HEBBIAN_INIT_STEPS * constraints.df_step
+    return ORIGINAL_HEBBIAN_INIT
+
 
 class MSTPN(nn.Module):
     r"""Memristive short-term plasticity neuron layer (m-STPN), one step per input frame.
@@ -54,6 +76,8 @@ class MSTPN(nn.Module):
         constraints: device limits in weight units (see :class:`SynapseConstraints`).
         checkpoint_every: the backward pass keeps F at every checkpoint_every-th step and
             recomputes the rest (1: keep all, most memory, no recomputation).
+        hebbian_init: half-width of Gamma's uniform initialisation (None: 50 device dF
+            steps, see :func:`default_hebbian_init`).
         backend: "auto" (C kernel when it builds), "kernel" or "torch".
 
     Shapes (N = hidden_size, M = input_size + hidden_size synapses per unit):
@@ -68,9 +92,10 @@ class MSTPN(nn.Module):
     Parameters:
         weight (W): (N, M), U(-1/8, 1/8). bias (b): (N,), U(-1/8, 1/8).
         decay (Lambda): (N, M), U(lambda_min, lambda_max).
-        hebbian (Gamma): (N, M), U(-1.25e-4, 1.25e-4). With this initialisation no update
-            reaches half a discretisation step (0.25 for the published device), so dF is
-            zero until training has grown Gamma.
+        hebbian (Gamma): (N, M), U(-g, g) with g = hebbian_init, by default 50 dF steps
+            (25 for the published device). The original STPN's g = 1.25e-4 would keep
+            every update below half a discretisation step, so that no synapse changed
+            and Lambda got no gradient until training had grown Gamma about 10^5-fold.
 
     Equivalent to this loop (the reference that the fast path is tested against)::
 
@@ -83,14 +108,19 @@ class MSTPN(nn.Module):
     kind = "mstpn"
 
     def __init__(self, input_size: int, hidden_size: int, constraints: SynapseConstraints,
-                 checkpoint_every: int = 5, backend: str = "auto") -> None:
+                 checkpoint_every: int = 5, hebbian_init: float | None = None,
+                 backend: str = "auto") -> None:
         super().__init__()
+        if hebbian_init is not None and not hebbian_init >= 0.0:
+            raise ValueError(f"hebbian_init must be >= 0, got {hebbian_init}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.n_pre = input_size + hidden_size
         self.constraints = constraints
         self.checkpoint_every = checkpoint_every
         self.backend = backend
+        self.hebbian_init = (default_hebbian_init(constraints) if hebbian_init is None
+                             else float(hebbian_init))
         self.weight = nn.Parameter(torch.empty(hidden_size, self.n_pre))
         self.bias = nn.Parameter(torch.empty(hidden_size))
         self.decay = nn.Parameter(torch.empty(hidden_size, self.n_pre))
@@ -103,11 +133,11 @@ class MSTPN(nn.Module):
         nn.init.uniform_(self.weight, -1 / 8, 1 / 8)
         nn.init.uniform_(self.bias, -1 / 8, 1 / 8)
         nn.init.uniform_(self.decay, self.constraints.lambda_min, self.constraints.lambda_max)
-        nn.init.uniform_(self.hebbian, -1.25e-4, 1.25e-4)
+        nn.init.uniform_(self.hebbian, -self.hebbian_init, self.hebbian_init)
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, "
-                f"constraints={self.constraints.as_dict()}")
+                f"constraints={self.constraints.as_dict()}, hebbian_init={self.hebbian_init:g}")
 
     # --- state ---------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ class AgentConfig:
     constraints: SynapseConstraints | None = None
     checkpoint_every: int = 5
     n_actions: int = N_ACTIONS
+    hebbian_init: float | None = None
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -53,7 +54,8 @@ class AgentConfig:
         return cls(layer=data["layer"], hidden_size=int(data["hidden_size"]),
                    constraints=None if constraints is None else SynapseConstraints(**constraints),
                    checkpoint_every=int(data.get("checkpoint_every", 5)),
-                   n_actions=int(data.get("n_actions", N_ACTIONS)))
+                   n_actions=int(data.get("n_actions", N_ACTIONS)),
+                   hebbian_init=data.get("hebbian_init"))
 
 
 def default_hidden_size(layer: str) -> int:
@@ -118,7 +120,8 @@ class PongAgent(nn.Module):
         self.encoder = ConvEncoder()
         if config.layer == "mstpn":
             self.core = MSTPN(FEATURES, config.hidden_size, config.constraints,
-                              checkpoint_every=config.checkpoint_every)
+                              checkpoint_every=config.checkpoint_every,
+                              hebbian_init=config.hebbian_init)
         elif config.layer == "stpn":
             self.core = STPN(FEATURES, config.hidden_size,
                              checkpoint_every=config.checkpoint_every)

@@ -101,7 +101,8 @@ def _load_agent(checkpoint: str | Path | None, device_file: str | Path | None, s
         constraints = device.synapse_constraints(trained_device.get("lambda_range", "device"))
         config = AgentConfig(layer="mstpn", hidden_size=loaded.config.hidden_size,
                              constraints=constraints,
-                             checkpoint_every=loaded.config.checkpoint_every)
+                             checkpoint_every=loaded.config.checkpoint_every,
+                             hebbian_init=loaded.config.hebbian_init)
         agent = PongAgent(config)
         agent.load_state_dict(payload["model"])
         sha = device.sha256

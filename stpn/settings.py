@@ -40,6 +40,11 @@ class TrainSettings:
     max_grad_norm: float = _setting(40.0, "global gradient norm clip")
     rmsprop_alpha: float = _setting(0.99, "RMSprop smoothing constant")
     rmsprop_eps: float = _setting(1e-5, "RMSprop epsilon")
+    hebbian_init: float = _setting(0.0, "m-STPN: half-width of the uniform initialisation of "
+                                         "the Hebbian strength Gamma (0: 50 device dF steps, "
+                                         "25 for the published device; the original STPN "
+                                         "used 1.25e-4, too small for any update to reach a "
+                                         "device step)")
     noop_max: int = _setting(30, "up to this many random no-op frames start each game")
     state_checkpoint_every: int = _setting(5, "m-STPN backward pass: keep the synapse "
                                               "state every this many steps, recompute the rest")
@@ -58,6 +63,8 @@ class TrainSettings:
             raise ValueError(f"discount must be in (0, 1], got {self.discount}")
         if self.learning_rate <= 0.0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not self.hebbian_init >= 0.0:
+            raise ValueError(f"hebbian_init must be >= 0, got {self.hebbian_init}")
         if self.layer not in ("mstpn", "stpn", "lstm"):
             raise ValueError(f"layer must be mstpn, stpn or lstm, got {self.layer!r}")
 

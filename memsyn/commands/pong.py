@@ -187,7 +187,8 @@ def _agent_config(settings, device_path):
         if device_path is not None:
             info = device_info(load_device_file(device_path), settings.lambda_range)
     config = AgentConfig(layer=settings.layer, hidden_size=hidden, constraints=constraints,
-                         checkpoint_every=settings.state_checkpoint_every)
+                         checkpoint_every=settings.state_checkpoint_every,
+                         hebbian_init=settings.hebbian_init or None)
     return config, info
 
 

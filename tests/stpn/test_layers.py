@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stpn.layer_lstm import LSTMBaseline
-from stpn.layer_mstpn import MSTPN, count_parameters
+from stpn.layer_mstpn import ORIGINAL_HEBBIAN_INIT, MSTPN, count_parameters
 from stpn.layer_stpn import STPN
 from stpn.mstpn_ops import SynapseConstraints
 
@@ -14,7 +14,9 @@ DEVICE = SynapseConstraints(lambda_min=0.08, lambda_max=0.92, df_step=0.5, df_ma
 def make_layer(kind, input_size=7, hidden_size=4):
     torch.manual_seed(0)
     if kind == "mstpn":
-        return MSTPN(input_size, hidden_size, DEVICE, checkpoint_every=2)
+        # The tests below scale Gamma up from the original STPN's initialisation.
+        return MSTPN(input_size, hidden_size, DEVICE, checkpoint_every=2,
+                     hebbian_init=ORIGINAL_HEBBIAN_INIT)
     if kind == "stpn":
         return STPN(input_size, hidden_size, checkpoint_every=2)
     return LSTMBaseline(input_size, hidden_size, checkpoint_every=2)
@@ -139,14 +141,51 @@ def test_mstpn_projection_clamps_decay():
     assert layer.decay[0, 1].item() == pytest.approx(0.08)
 
 
-def test_mstpn_no_update_with_initial_hebbian():
-    layer = MSTPN(30, 6, DEVICE)
+def test_mstpn_no_update_with_original_stpn_hebbian():
+    layer = MSTPN(30, 6, DEVICE, hebbian_init=ORIGINAL_HEBBIAN_INIT)
     state = layer.initial_state(2)
     counts = torch.zeros(12, dtype=torch.int32)
     for _ in range(5):
         layer.step(torch.rand(2, 30) * 10, state, counts=counts)
         assert counts.sum() == 0
     assert state.tensors[1].abs().sum() == 0
+
+
+def sparse_features(steps, batch, size, generator):
+    """Return non-negative, half-zero inputs like ReLU features of a Pong frame."""
+    x = torch.rand(steps, batch, size, generator=generator)
+    return x * (torch.rand(steps, batch, size, generator=generator) < 0.5)
+
+
+def test_mstpn_default_hebbian_is_fifty_device_steps():
+    torch.manual_seed(3)
+    layer = MSTPN(100, 8, DEVICE)
+    assert layer.hebbian_init == 25.0
+    assert 20.0 < layer.hebbian.abs().max() <= 25.0
+    half_step = SynapseConstraints(lambda_min=0.08, lambda_max=0.92, df_step=0.25, df_max=20.0)
+    assert MSTPN(10, 2, half_step).hebbian.abs().max() <= 12.5
+
+
+def test_default_hebbian_updates_and_trains_decay():
+    torch.manual_seed(4)
+    layer = MSTPN(200, 16, DEVICE, checkpoint_every=2)
+    with torch.no_grad():
+        layer.weight.mul_(8)  # |W| up to 1 gives |h| of order 0.5, so that some products reach half a step
+    x = sparse_features(10, 2, 200, torch.Generator().manual_seed(5))
+    state = layer.initial_state(2)
+    counts = torch.zeros(2 * 16, dtype=torch.int32)
+    layer.start_recording(10, 2)
+    for t in range(10):
+        layer.step(x[t], state, counts=counts, record_step=t)
+    updated = counts.sum().item() / (10 * 2 * 16 * 216)
+    assert 0.0 < updated < 0.2
+    layer(x).square().sum().backward()
+    assert layer.decay.grad.abs().sum() > 0
+
+
+def test_mstpn_rejects_negative_hebbian_init():
+    with pytest.raises(ValueError, match="hebbian_init"):
+        MSTPN(10, 2, DEVICE, hebbian_init=-1.0)
 
 
 def test_mstpn_forward_before_recording_raises():
