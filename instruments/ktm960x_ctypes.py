@@ -10,10 +10,16 @@ C types follow the VISA/IVI conventions: ``ViSession`` and ``ViAttr`` are unsign
 a double and strings are byte strings. A negative ``ViStatus`` is an error and a positive
 one a warning.
 
-Sources of the numbers below: attribute IDs and enumeration values are those of the
-``KtM960xDefs.py`` module of QCoDeS (microsoft/Qcodes), which states that they were copied
-from Keysight's ``KtM960x.h``. Function signatures follow the QCoDeS driver and a public
-ctypes wrapper of the same DLL.
+Sources: every attribute ID, attribute type and enumeration value below equals the one in
+microsoft/Qcodes ``src/qcodes/instrument_drivers/Keysight/KtM960xDefs.py`` (commit
+bcc547e279d43d15dbea2f510fb96d9dbc34739e), a transcription of Keysight's ``KtM960x.h``.
+The argument order of InitWithOptions, the Set/GetAttribute functions, error_query and
+close matches the calls in ``KtM960x.py`` of the same directory (commit
+144c51bd990963cba44e3b2a591284d4ecf1bc4e). The argument order of Initiate,
+SystemWaitForOperationComplete and MeasurementFetchArrayData matches the ctypes prototypes
+in ukyen8/pyPXI ``pxi.py`` (commit c61a7113d5d221ef258f8d3b86be499f7c33106a). None of
+these files calls ``KtM960x_GetError`` or ``KtM960x_TransientVoltageSetList``, so the notes
+at those calls say what is unconfirmed.
 """
 
 from __future__ import annotations
@@ -48,9 +54,9 @@ IVI_ATTR_BASE = 1_000_000
 IVI_INHERENT_ATTR_BASE = IVI_ATTR_BASE + 50_000
 IVI_SPECIFIC_ATTR_BASE = IVI_ATTR_BASE + 150_000
 
-# Attribute IDs and values used here. NOTE: none of these could be checked against the
-# KtM960x.h of an installed driver. Compare them with the header of the driver version on
-# the bench PC before the first measurement.
+# Attribute IDs and values used here, each equal to the KtM960xDefs.py entry named in the
+# module docstring. NOTE: that file is a third-party copy of KtM960x.h from an unstated
+# driver version. Compare with the header installed on the bench PC before measuring.
 ATTR_INSTRUMENT_FIRMWARE_REVISION = IVI_INHERENT_ATTR_BASE + 510
 ATTR_INSTRUMENT_MANUFACTURER = IVI_INHERENT_ATTR_BASE + 511
 ATTR_INSTRUMENT_MODEL = IVI_INHERENT_ATTR_BASE + 512
@@ -107,8 +113,9 @@ ATTRIBUTE_BINDINGS: dict[str, AttributeBinding] = {
         (ATTR_MEASUREMENT_CURRENT_APERTURE, ATTR_MEASUREMENT_VOLTAGE_APERTURE), "ViReal64"
     ),
     # NOTE: the measurement trigger delay is taken as the wait between a source step and
-    # its measurement. Confirm on the bench that the acquire trigger follows the transient
-    # step (trigger source AINT) in the driver's default trigger setup.
+    # its measurement. KtM960xDefs.py defines trigger source AINT but not the default
+    # trigger source, so confirm on the bench that the acquire trigger follows the
+    # transient step.
     "SOURCE_DELAY": AttributeBinding((ATTR_MEASUREMENT_TRIGGER_DELAY,), "ViReal64"),
     "SWEEP_MODE": AttributeBinding(
         (ATTR_TRANSIENT_VOLTAGE_MODE,),
@@ -186,6 +193,8 @@ class KtM960xSession:
 
     @property
     def _repeated_capability(self) -> bytes:
+        # NOTE: the channel name "1" as repeated-capability identifier is unconfirmed,
+        # because the QCoDeS driver and pyPXI pass "" even for channel attributes.
         return str(self.channel).encode("ascii")
 
     def _channels(self) -> ctypes.Array:
@@ -224,6 +233,8 @@ class KtM960xSession:
             return "no description (session not open)"
         code = ctypes.c_int32(0)
         buffer = ctypes.create_string_buffer(ERROR_MESSAGE_BUFFER)
+        # NOTE: no public code found calls KtM960x_GetError. The arguments follow the call
+        # of the sibling KtMAwg_GetError in QCoDeS KtMAwg.py (commit 05ec3c34).
         try:
             result = self._library.KtM960x_GetError(
                 self._vi, ctypes.byref(code), ViInt32(ERROR_MESSAGE_BUFFER), buffer
@@ -257,8 +268,8 @@ class KtM960xSession:
         self._check(status, operation)
 
         # Time stamps then count from each initiate, as IviSession.fetch promises.
-        # NOTE: assumes the auto timer reset restarts the time stamp at every initiate;
-        # verify with two acquisitions on the bench.
+        # NOTE: KtM960xDefs.py lists the attribute as a read-write ViBoolean. That it
+        # restarts the time stamp at every initiate is assumed, so verify it on the bench.
         status = self._library.KtM960x_SetAttributeViBoolean(
             self._vi, b"", ViAttr(ATTR_SYSTEM_AUTO_TIMER_RESET_ENABLED), ViBoolean(1)
         )
@@ -289,8 +300,9 @@ class KtM960xSession:
     def _set_voltage_list(self, vi: ViSession, value, operation: str) -> None:
         voltages = tuple(float(voltage) for voltage in value)
         array = (ViReal64 * len(voltages))(*voltages)
-        # NOTE: the function name and argument order are inferred from the KtM960x naming
-        # scheme (KtM960x_TransientVoltageSetListOutputTrigger exists); check KtM960x.h.
+        # NOTE: KtM960x_TransientVoltageSetList and its argument order are unconfirmed. No
+        # public code or manual found names it, and KtM960xDefs.py only names
+        # KtM960x_TransientVoltageSetListOutputTrigger.
         status = self._library.KtM960x_TransientVoltageSetList(
             vi, self._repeated_capability, ViInt32(len(voltages)), array
         )
@@ -336,7 +348,11 @@ class KtM960xSession:
         return ", ".join(parts)
 
     def initiate(self) -> None:
-        """Start the configured acquisition on this channel with ``KtM960x_Initiate``."""
+        """Start the configured acquisition on this channel with ``KtM960x_Initiate``.
+
+        NOTE: pyPXI also binds KtM960x_TransientInitiate. That Initiate starts both the
+        transient and the measurement is assumed, not stated in the sources.
+        """
         operation = "KtM960x_Initiate"
         vi = self._session_handle(operation)
         if self._sweep_mode == "LIST" and self._trigger_count != len(self._voltage_list):

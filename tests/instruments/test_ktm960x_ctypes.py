@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import pytest
 
+from instruments import ktm960x_ctypes
 from instruments.errors import InstrumentConnectionError, InstrumentError, InstrumentTimeout
 from instruments.ivi_session import ATTRIBUTES, IviSession
 from instruments.keysight_m9601a import KeysightM9601A
@@ -203,6 +204,38 @@ def test_session_satisfies_protocol(library):
 
 def test_every_attribute_has_binding():
     assert set(ATTRIBUTE_BINDINGS) | {"VOLTAGE_LIST"} == set(ATTRIBUTES)
+
+
+# Absolute values as KtM960xDefs.py in microsoft/Qcodes defines them; a failure here means a
+# constant no longer matches the transcribed KtM960x.h.
+HEADER_VALUES = {
+    "ATTR_INSTRUMENT_FIRMWARE_REVISION": 1_050_510,
+    "ATTR_INSTRUMENT_MANUFACTURER": 1_050_511,
+    "ATTR_INSTRUMENT_MODEL": 1_050_512,
+    "ATTR_MODULE_SERIAL_NUMBER": 1_150_027,
+    "ATTR_MEASUREMENT_CURRENT_APERTURE": 1_150_334,
+    "ATTR_MEASUREMENT_CURRENT_LIMIT": 1_150_341,
+    "ATTR_MEASUREMENT_TRIGGER_COUNT": 1_150_367,
+    "ATTR_MEASUREMENT_TRIGGER_DELAY": 1_150_368,
+    "ATTR_MEASUREMENT_VOLTAGE_APERTURE": 1_150_372,
+    "ATTR_OUTPUT_ENABLED": 1_150_403,
+    "ATTR_OUTPUT_PRIORITY_MODE": 1_150_411,
+    "ATTR_OUTPUT_VOLTAGE_LEVEL": 1_150_423,
+    "ATTR_SYSTEM_AUTO_TIMER_RESET_ENABLED": 1_150_435,
+    "ATTR_TRANSIENT_TRIGGER_COUNT": 1_150_463,
+    "ATTR_TRANSIENT_VOLTAGE_MODE": 1_150_471,
+    "VAL_PRIORITY_MODE_VOLTAGE": 0,
+    "VAL_OUTPUT_MODE_FIXED": 0,
+    "VAL_OUTPUT_MODE_LIST": 1,
+    "VAL_FETCH_TYPE_VOLTAGE": 1,
+    "VAL_FETCH_TYPE_CURRENT": 2,
+    "VAL_FETCH_TYPE_TIME": 5,
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(HEADER_VALUES.items()))
+def test_constant_matches_header(name, expected):
+    assert getattr(ktm960x_ctypes, name) == expected
 
 
 # -- initialize and close ----------------------------------------------------------------
