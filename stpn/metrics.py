@@ -87,12 +87,26 @@ def read_episodes(run_dir: Path) -> list[dict]:
                  "length_steps": int(row["length_steps"])} for row in csv.DictReader(file)]
 
 
+def read_update_shares(run_dir: Path) -> list[tuple[int, float]]:
+    """Return (frames, synapse update fraction) of each logged update row of an m-STPN run.
+
+    Rows without a fraction (the LSTM and original STPN layers) are left out.
+    """
+    path = Path(run_dir) / "updates.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as file:
+        return [(int(row["frames"]), float(row["synapse_update_fraction"]))
+                for row in csv.DictReader(file) if row.get("synapse_update_fraction")]
+
+
 def plot_learning_curve(run_dir: Path, out_path: Path, window: int = 10, title: str = "") -> Path:
     """Draw game return and game length against training frames into a PNG file.
 
-    Each panel shows every finished game and the moving mean over `window` games. In
+    Each game panel shows every finished game and the moving mean over `window` games. In
     Pong, longer games are often the first sign of learning: the agent returns the ball
-    more often before it wins points.
+    more often before it wins points. For an m-STPN run a third panel shows the share of
+    synapses updated per step, from updates.csv.
     """
     import matplotlib
 
@@ -109,7 +123,9 @@ def plot_learning_curve(run_dir: Path, out_path: Path, window: int = 10, title: 
         ("game length (agent steps)", [row["length_steps"] for row in episodes]),
     )
 
-    figure, axes = plt.subplots(2, 1, figsize=(7, 6), dpi=120, sharex=True)
+    shares = read_update_shares(Path(run_dir))
+    rows = 3 if shares else 2
+    figure, axes = plt.subplots(rows, 1, figsize=(7, 3 * rows), dpi=120, sharex=True)
     for axis, (label, values) in zip(axes, panels):
         values = np.array(values, dtype=float)
         axis.plot(frames, values, ".", alpha=0.35, label="one game")
@@ -120,7 +136,12 @@ def plot_learning_curve(run_dir: Path, out_path: Path, window: int = 10, title: 
         axis.grid(alpha=0.3)
         axis.legend(loc="upper left")
     axes[0].set_ylim(-21.5, 21.5)
-    axes[1].set_xlabel("emulator frames (millions)")
+    if shares:
+        share_frames, share_values = np.array(shares, dtype=float).T
+        axes[2].plot(share_frames / 1e6, 100 * share_values, "-", lw=0.8)
+        axes[2].set_ylabel("synapses updated per step (%)")
+        axes[2].grid(alpha=0.3)
+    axes[-1].set_xlabel("emulator frames (millions)")
     if title:
         axes[0].set_title(title)
     figure.tight_layout()
