@@ -10,11 +10,12 @@ affects all three alike:
   encoder features, which shows what the layer itself costs within the training rate.
 
 Each is reported in emulator frames per second: agent steps x frame skip, over all
-environments. The m-STPN's cost grows with the share of synapses that receive an update
-at a step, which rises from about 0.01 % in an untrained agent to a few per cent within
-the first updates of training. The training probes therefore run --warmup-updates updates
-before the first timed round, and the script prints the share measured while timing. The script prints the median of the rounds and the ratios to the emulator.
-The device file is the file of published figures. Example:
+environments. The script prints the median of the rounds and the ratios to the emulator.
+The m-STPN's cost grows with the share of synapses that receive an update at a step,
+which rises from about 0.01 % in an untrained agent to a few per cent within the first
+updates of training. The training probes therefore run --warmup-updates updates before
+the first timed round, and the script prints the share measured while timing. The device
+file is the file of published figures. Example:
 
     .venv/bin/python benchmarks/train_speed.py --rounds 3 --updates 4
 """
