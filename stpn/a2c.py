@@ -295,8 +295,17 @@ class A2CTrainer:
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.agent.parameters(),
                                                    settings.max_grad_norm)
-        self.optimizer.step()
-        self.agent.core.project_parameters()
+        if torch.isfinite(grad_norm):
+            self.optimizer.step()
+            self.agent.core.project_parameters()
+        else:
+            # Clipping cannot rescale an infinite or NaN gradient, and one such step would
+            # turn every weight into NaN. The straight-through gradient of the m-STPN's
+            # rounding passes Gamma (|Gamma| up to 25 by default) at every step, so it can
+            # grow geometrically over a rollout.
+            log.warning("update %d: the gradient norm is %s, so this optimiser step is "
+                        "skipped", self.progress.updates + 1, float(grad_norm))
+            self.optimizer.zero_grad(set_to_none=True)
         parts["grad_norm"] = float(grad_norm)
         return parts
 

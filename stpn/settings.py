@@ -41,7 +41,8 @@ class TrainSettings:
     rmsprop_alpha: float = _setting(0.99, "RMSprop smoothing constant")
     rmsprop_eps: float = _setting(1e-5, "RMSprop epsilon")
     hebbian_init: float = _setting(0.0, "m-STPN: half-width of the uniform initialisation of "
-                                         "the Hebbian strength Gamma (0: 50 device dF steps, "
+                                         "the Hebbian strength Gamma, in weight units (0: 50 "
+                                         "device dF steps, "
                                          "25 for the published device; the original STPN "
                                          "used 1.25e-4, too small for any update to reach a "
                                          "device step)")

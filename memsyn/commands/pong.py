@@ -19,6 +19,9 @@ from memsyn.logging_setup import progress_enabled
 
 log = logging.getLogger(__name__)
 
+RESUME_SETTINGS = ("frames", "lr_decay_frames")
+"""Training settings that --resume may change."""
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -63,6 +66,8 @@ def _register_train(actions) -> None:
         if setting.name == "frames":
             kwargs["default"] = None
             kwargs["help"] += " (required unless --resume; with --resume, a new total)"
+        if setting.name == "lr_decay_frames":
+            kwargs["help"] += " (with --resume, a new end of the schedule)"
         parser.add_argument("--" + setting.name.replace("_", "-"), **kwargs)
     parser.set_defaults(handler=run_train)
 
@@ -118,16 +123,14 @@ def run_train(args) -> int:
 
     try:
         if args.resume:
+            if not (args.out / "checkpoint.pt").exists():
+                raise UsageError(f"{args.out} contains no training run to resume (no "
+                                 f"checkpoint.pt): start it without --resume")
             settings, config, info = load_run_settings(args.out)
             _check_resume_arguments(args, settings, info)
-            if args.frames is not None and args.frames != settings.frames:
-                log.info("extending the run from %d to %d frames (the learning rate keeps "
-                         "decaying over %d frames)", settings.frames, args.frames,
-                         settings.decay_frames)
-                settings.lr_decay_frames = settings.decay_frames
-                settings.frames = args.frames
             trainer = A2CTrainer(settings, config, args.out, info)
             trainer.restore()
+            _apply_resume_schedule(args, settings, trainer.progress.frames)
         else:
             if (args.out / "checkpoint.pt").exists():
                 raise UsageError(f"{args.out} already contains a training run: pass --resume to "
@@ -150,6 +153,29 @@ def run_train(args) -> int:
     return 0
 
 
+def _apply_resume_schedule(args, settings, frames_done: int) -> None:
+    """Apply --frames and --lr-decay-frames of a resumed run to its settings.
+
+    Without --lr-decay-frames the learning rate keeps decaying over the run's first total,
+    so frames beyond it train at learning rate 0, which is logged as a warning.
+    """
+    if args.frames is not None and args.frames < frames_done:
+        raise UsageError(f"--frames {args.frames} is below the {frames_done} frames this run "
+                         f"has already trained: give a larger total")
+    if args.frames is not None and args.frames != settings.frames:
+        settings.lr_decay_frames = settings.decay_frames
+        settings.frames = args.frames
+    if args.lr_decay_frames:
+        settings.lr_decay_frames = args.lr_decay_frames
+    log.info("training to %d frames; the learning rate decays linearly to 0 at %d frames",
+             settings.frames, settings.decay_frames)
+    if settings.frames > settings.decay_frames:
+        log.warning("frames %d to %d train at learning rate 0, because the schedule ends at "
+                    "%d frames: pass --lr-decay-frames with a larger total to stretch it",
+                    max(frames_done, settings.decay_frames), settings.frames,
+                    settings.decay_frames)
+
+
 def _check_resume_arguments(args, settings, info) -> None:
     """Raise UsageError if --resume comes with settings that differ from the run's own."""
     from stpn.device import load_device_file
@@ -157,12 +183,13 @@ def _check_resume_arguments(args, settings, info) -> None:
 
     defaults = TrainSettings()
     changed = [name for name in TrainSettings.help_texts()
-               if name != "frames" and getattr(args, name) != getattr(defaults, name)
+               if name not in RESUME_SETTINGS and getattr(args, name) != getattr(defaults, name)
                and getattr(args, name) != getattr(settings, name)]
     if changed:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise UsageError(f"{flags} cannot change when resuming: the run continues with the "
-                         f"settings in {args.out / 'settings.json'} (only --frames may change)")
+                         f"settings in {args.out / 'settings.json'} (only --frames and "
+                         f"--lr-decay-frames may change)")
     if args.device is not None and info.get("sha256") not in (None,
                                                               load_device_file(args.device).sha256):
         raise UsageError(f"{args.device} is not the device file this run was trained with "

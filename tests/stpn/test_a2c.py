@@ -129,3 +129,21 @@ def test_resume_drops_metrics_after_checkpoint(tmp_path):
     MetricsWriter(tmp_path, frames_done=200, tensorboard=False).close()
     assert [row["frames"] for row in read_rows(tmp_path / "updates.csv")] == ["100", "200"]
     assert [row["frames"] for row in read_rows(tmp_path / "episodes.csv")] == ["100", "200"]
+
+
+@pytest.mark.slow
+def test_update_skips_non_finite_gradient(tmp_path, caplog):
+    trainer = small_trainer(tmp_path, 80)
+    trainer.start_environments()
+    rollout = trainer.collect_rollout(None)
+    trainer.agent.actor.weight.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+    before = {name: value.clone() for name, value in trainer.agent.state_dict().items()}
+    try:
+        parts = trainer.update(rollout, 7e-4)
+    finally:
+        trainer.env.close()
+
+    assert parts["grad_norm"] == float("inf")
+    assert "optimiser step is skipped" in caplog.text
+    for name, value in trainer.agent.state_dict().items():
+        assert torch.equal(value, before[name]), name

@@ -836,3 +836,12 @@ def _load(arrays: dict):
     with tempfile.TemporaryDirectory() as folder:
         return load_trace(write_trace(Path(folder) / "trace.npz", arrays))
 
+
+
+def test_device_error_names_file_once(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("# not JSON\n")
+    with pytest.raises(EnergyInputError) as caught:
+        load_energy_device(path)
+    assert str(caught.value).startswith(f"device file {path} is not valid JSON")
+    assert str(caught.value).count("device file") == 1
