@@ -124,6 +124,21 @@ def energy_table(results: dict):
     return table, parameters
 
 
+# Readable labels of the "max_update_synapse" entries of energy.json.
+SYNAPSE_LABELS = {
+    "index": "synapse index (post x inputs + pre)",
+    "post": "postsynaptic unit",
+    "pre": "presynaptic input",
+    "updates": "updates in the game",
+    "abs_df_total": "total |dF|",
+    "abs_df_total_conductance": "total |dF| as conductance",
+    "pulse": "pulse energy",
+    "bias_worst_case": "bias energy, worst case",
+    "bias_learned": "bias energy, learned Lambda",
+    "conductance_trace_file": "G(t) file",
+}
+
+
 def _figure_parameters(key: str, results: dict | None) -> dict:
     if results is None:
         return {}
@@ -132,8 +147,10 @@ def _figure_parameters(key: str, results: dict | None) -> dict:
             section = results["memristor"]["max_update_synapse"]
             if not section:
                 return {"note": "no synapse received an update in this game"}
-            return {name: _quantity_text(value) if isinstance(value, dict) else value
-                    for name, value in section.items() if not isinstance(value, list)}
+            return {SYNAPSE_LABELS.get(name, name):
+                    _quantity_text(value) if isinstance(value, dict) else value
+                    for name, value in section.items()
+                    if value is not None and not isinstance(value, list)}
         if key == "energy-histograms":
             return {"synapses": results["inputs"]["trace_file"]["synapses"],
                     "games": results["inputs"]["trace_file"]["games"]}

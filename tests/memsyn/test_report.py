@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from memsyn.report import build_report
+from memsyn.report.game_figures import _figure_parameters
 from memsyn.report.measurement_data import identify_protocol
 from memsyn.report.measurement_figures import pulse_responses
 
@@ -178,3 +179,16 @@ def test_pulse_response_uses_first_read_after_pulse():
     assert len(pulses) == 1
     assert pulses["dF (S)"].iloc[0] == pytest.approx(0.5e-8)
     assert pulses["Pulse energy (J)"].iloc[0] == 5e-11
+
+
+def test_synapse_trace_parameters_readable():
+    section = {"post": 3, "pre": 7, "updates": 12,
+               "abs_df_total": {"value": 6.0, "unit": "weight units"},
+               "pulse": {"value": 2e-10, "unit": "J"}, "bias_learned": None}
+    parameters = _figure_parameters("synapse-trace", {"memristor": {"max_update_synapse": section}})
+    assert parameters["postsynaptic unit"] == 3
+    assert parameters["updates in the game"] == 12
+    assert "total |dF|" in parameters
+    assert "pulse energy" in parameters
+    assert "bias energy, learned Lambda" not in parameters
+    assert "abs_df_total" not in parameters
