@@ -138,7 +138,7 @@ def run_train(args) -> int:
             if args.frames is None:
                 raise UsageError("--frames is required to start a run")
             values = {name: getattr(args, name) for name in TrainSettings.help_texts()}
-            settings = TrainSettings(**values)
+            settings = _settings_from_options(values)
             config, info = _agent_config(settings, args.device)
             trainer = A2CTrainer(settings, config, args.out, info)
     except (ValueError, DeviceFileError, CheckpointError) as error:
@@ -151,6 +151,21 @@ def run_train(args) -> int:
           f"({summary.updates} updates, {summary.episodes} games, recent return {recent}); "
           f"checkpoint: {trainer.checkpoint_path}")
     return 0
+
+
+def _settings_from_options(values: dict):
+    """Build TrainSettings, naming the command-line option in a validation error."""
+    from stpn.settings import TrainSettings
+
+    try:
+        return TrainSettings(**values)
+    except ValueError as error:
+        message = str(error)
+        for name in values:
+            if message.startswith(name + " "):
+                message = "--" + name.replace("_", "-") + message[len(name):]
+                break
+        raise UsageError(message) from None
 
 
 def _apply_resume_schedule(args, settings, frames_done: int) -> None:

@@ -1,4 +1,4 @@
-"""`memsyn pong train --resume`: extending a run and the learning-rate schedule."""
+"""`memsyn pong train`: resuming, the learning-rate schedule and invalid options."""
 
 import json
 
@@ -44,3 +44,9 @@ def test_resume_schedule(tmp_path, capsys):
     assert "learning rate 0" not in capsys.readouterr().err
     assert run_settings(run)["frames"] == 240
     assert run_settings(run)["lr_decay_frames"] == 400
+
+
+def test_invalid_setting_names_option(tmp_path, capsys):
+    status = train(tmp_path / "run", "--device", str(PUBLISHED_DEVICE_PATH), "--frames", "-5")
+    assert status == 2
+    assert "--frames must be >= 1, got -5" in capsys.readouterr().err
