@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stpn.layer_lstm import LSTMBaseline
-from stpn.layer_mstpn import ORIGINAL_HEBBIAN_INIT, MSTPN, count_parameters
+from stpn.layer_mstpn import MSTPN, ORIGINAL_HEBBIAN_INIT, count_parameters
 from stpn.layer_stpn import STPN
 from stpn.mstpn_ops import SynapseConstraints
 
