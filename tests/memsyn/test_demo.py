@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from memsyn.pipeline import SHIPPED_AGENT, STEPS, run_demo
 from memsyn.errors import UsageError
+from memsyn.pipeline import SHIPPED_AGENT, STEPS, run_demo
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +108,7 @@ def write_energy(run_dir: Path):
 
 
 def section_text(page: str, key: str) -> str:
-    match = re.search(rf"<section id='{key}'>(.*?)</section>", page, re.S)
+    match = re.search(rf"<section id='{key}'>(.*?)</section>", page, re.DOTALL)
     assert match is not None, f"section {key} missing from the page"
     return match.group(1)
 
