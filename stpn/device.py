@@ -38,6 +38,11 @@ class DeviceFileError(ValueError):
     """The device parameter file is missing, unreadable or lacks a valid field."""
 
 
+def _file_error(path: Path, problem: str) -> DeviceFileError:
+    """Return a DeviceFileError whose message starts with "device file PATH:"."""
+    return DeviceFileError(f"device file {path}: {problem}")
+
+
 @dataclass(frozen=True)
 class DeviceParameters:
     """The fields of a device file that the network and its traces use (SI units)."""
@@ -97,10 +102,10 @@ def load_device_file(path: str | Path) -> DeviceParameters:
     reader = _FieldReader(document, path)
 
     if reader.get("format") != FORMAT:
-        raise DeviceFileError(f"{path}: expected format {FORMAT!r}, got {reader.get('format')!r}")
+        raise _file_error(path, f"expected format {FORMAT!r}, got {reader.get('format')!r}")
     if reader.get("version") not in SUPPORTED_VERSIONS:
-        raise DeviceFileError(f"{path}: unsupported version {reader.get('version')!r}, this "
-                              f"reader supports {SUPPORTED_VERSIONS}")
+        raise _file_error(path, f"unsupported version {reader.get('version')!r}, this "
+                                f"reader supports {SUPPORTED_VERSIONS}")
 
     parameters = DeviceParameters(
         path=path,
@@ -115,11 +120,11 @@ def load_device_file(path: str | Path) -> DeviceParameters:
         step_interval_s=reader.optional_quantity("decay.step_interval_s", "s"),
     )
     if parameters.lambda_min > parameters.lambda_max:
-        raise DeviceFileError(f"{path}: decay.lambda_min ({parameters.lambda_min}) is larger "
-                              f"than decay.lambda_max ({parameters.lambda_max})")
+        raise _file_error(path, f"decay.lambda_min ({parameters.lambda_min}) is larger "
+                                f"than decay.lambda_max ({parameters.lambda_max})")
     if parameters.df_step_s > parameters.df_max_s:
-        raise DeviceFileError(f"{path}: short_term.df_step ({parameters.df_step_s} S) is larger "
-                              f"than short_term.df_max ({parameters.df_max_s} S)")
+        raise _file_error(path, f"short_term.df_step ({parameters.df_step_s} S) is larger "
+                                f"than short_term.df_max ({parameters.df_max_s} S)")
     for warning in document.get("warnings") or []:
         log.warning("device file %s: %s", path, warning)
     return parameters
@@ -130,7 +135,7 @@ class _FieldReader:
 
     def __init__(self, document, path: Path) -> None:
         if not isinstance(document, dict):
-            raise DeviceFileError(f"{path}: expected a JSON object at the top level")
+            raise _file_error(path, "expected a JSON object at the top level")
         self.document = document
         self.path = path
 
@@ -146,25 +151,25 @@ class _FieldReader:
                  minimum: float | None = None, maximum: float | None = None) -> float:
         node = self.get(dotted)
         if node is None:
-            raise DeviceFileError(f"{self.path}: missing field {dotted}")
+            raise _file_error(self.path, f"missing field {dotted}")
         if not isinstance(node, dict) or "value" not in node:
-            raise DeviceFileError(f"{self.path}: field {dotted} must be an object with "
-                                  f"'value', 'stderr' and 'unit'")
+            raise _file_error(self.path, f"field {dotted} must be an object with "
+                                         "'value', 'stderr' and 'unit'")
         if node.get("unit") != unit:
-            raise DeviceFileError(f"{self.path}: field {dotted} must have unit {unit!r}, got "
-                                  f"{node.get('unit')!r}")
+            raise _file_error(self.path, f"field {dotted} must have unit {unit!r}, got "
+                                         f"{node.get('unit')!r}")
         value = node["value"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value):
-            raise DeviceFileError(f"{self.path}: {dotted}.value must be a finite number, got "
-                                  f"{value!r}")
+            raise _file_error(self.path, f"{dotted}.value must be a finite number, got "
+                                         f"{value!r}")
         value = float(value)
         if positive and value <= 0.0:
-            raise DeviceFileError(f"{self.path}: {dotted}.value must be positive, got {value}")
+            raise _file_error(self.path, f"{dotted}.value must be positive, got {value}")
         if minimum is not None and value < minimum:
-            raise DeviceFileError(f"{self.path}: {dotted}.value must be >= {minimum}, got {value}")
+            raise _file_error(self.path, f"{dotted}.value must be >= {minimum}, got {value}")
         if maximum is not None and value > maximum:
-            raise DeviceFileError(f"{self.path}: {dotted}.value must be <= {maximum}, got {value}")
+            raise _file_error(self.path, f"{dotted}.value must be <= {maximum}, got {value}")
         return value
 
     def optional_quantity(self, dotted: str, unit: str) -> float | None:

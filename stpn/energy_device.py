@@ -116,10 +116,7 @@ def load_energy_device(path: str | Path) -> EnergyDevice:
     try:
         network = load_device_file(path)
     except DeviceFileError as error:
-        message = str(error)
-        if "device file" not in message:
-            message = f"device file {message}"
-        raise EnergyInputError(message) from None
+        raise EnergyInputError(str(error)) from None
     reader = _FieldReader(path, json.loads(path.read_bytes()))
 
     v_bias_v = reader.number("bias_power.v_bias", "V", nonzero=True)
