@@ -68,7 +68,7 @@ class TrainingProbe:
             layer=layer, hidden_size=default_hidden_size(layer),
             constraints=device.synapse_constraints() if layer == "mstpn" else None,
             checkpoint_every=settings.state_checkpoint_every,
-            hebbian_init=settings.hebbian_init or None)
+            hebbian_init=settings.agent_hebbian_init)
         self.trainer = A2CTrainer(settings, config, run_dir)
         self.trainer.start_environments()
         self.frames_per_update = settings.rollout_steps * envs * frame_skip

@@ -70,6 +70,11 @@ class TrainSettings:
             raise ValueError(f"layer must be mstpn, stpn or lstm, got {self.layer!r}")
 
     @property
+    def agent_hebbian_init(self) -> float | None:
+        """Gamma half-width for AgentConfig: None, the layer's default, when the setting is 0."""
+        return self.hebbian_init or None
+
+    @property
     def decay_frames(self) -> int:
         return self.lr_decay_frames or self.frames
 

@@ -230,7 +230,7 @@ def _agent_config(settings, device_path):
             info = device_info(load_device_file(device_path), settings.lambda_range)
     config = AgentConfig(layer=settings.layer, hidden_size=hidden, constraints=constraints,
                          checkpoint_every=settings.state_checkpoint_every,
-                         hebbian_init=settings.hebbian_init or None)
+                         hebbian_init=settings.agent_hebbian_init)
     return config, info
 
 

@@ -41,6 +41,11 @@ def test_learning_rate_decays_linearly():
     assert settings.learning_rate_at(2000) == 0.0
 
 
+def test_agent_hebbian_init_zero_means_default():
+    assert TrainSettings().agent_hebbian_init is None
+    assert TrainSettings(hebbian_init=1.25e-4).agent_hebbian_init == 1.25e-4
+
+
 def test_settings_reject_bad_values():
     with pytest.raises(ValueError, match="envs must be >= 1, got 0"):
         TrainSettings(envs=0)
