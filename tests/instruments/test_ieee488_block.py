@@ -61,8 +61,9 @@ def test_decode_rejects_malformed_block(data, message):
         decode_block(data)
 
 
-def test_read_block_reads_no_further_than_the_block():
-    stream = bytearray(b"#14abcd\nNEXT")
+def byte_stream(data):
+    """Return (read_bytes, stream, requests): a reader that consumes stream and logs counts."""
+    stream = bytearray(data)
     requests = []
 
     def read_bytes(count):
@@ -70,6 +71,12 @@ def test_read_block_reads_no_further_than_the_block():
         chunk = bytes(stream[:count])
         del stream[:count]
         return chunk
+
+    return read_bytes, stream, requests
+
+
+def test_read_block_reads_no_further_than_the_block():
+    read_bytes, stream, requests = byte_stream(b"#14abcd\nNEXT")
 
     assert read_block(read_bytes) == b"abcd"
     assert bytes(stream) == b"\nNEXT"
@@ -77,14 +84,7 @@ def test_read_block_reads_no_further_than_the_block():
 
 
 def test_read_block_reads_extra_bytes_with_payload():
-    stream = bytearray(b"#14abcd\nNEXT")
-    requests = []
-
-    def read_bytes(count):
-        requests.append(count)
-        chunk = bytes(stream[:count])
-        del stream[:count]
-        return chunk
+    read_bytes, stream, requests = byte_stream(b"#14abcd\nNEXT")
 
     assert read_block(read_bytes, extra_bytes=1) == b"abcd\n"
     assert bytes(stream) == b"NEXT"
@@ -92,12 +92,7 @@ def test_read_block_reads_extra_bytes_with_payload():
 
 
 def test_read_block_extra_bytes_missing_is_truncated():
-    stream = bytearray(b"#14abcd")
-
-    def read_bytes(count):
-        chunk = bytes(stream[:count])
-        del stream[:count]
-        return chunk
+    read_bytes, _, _ = byte_stream(b"#14abcd")
 
     with pytest.raises(BlockFormatError, match="5 bytes of block payload and terminator, got 4"):
         read_block(read_bytes, extra_bytes=1)
