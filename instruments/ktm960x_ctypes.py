@@ -19,7 +19,7 @@ close matches the calls in ``KtM960x.py`` of the same directory (commit
 SystemWaitForOperationComplete and MeasurementFetchArrayData matches the ctypes prototypes
 in ukyen8/pyPXI ``pxi.py`` (commit c61a7113d5d221ef258f8d3b86be499f7c33106a). None of
 these files calls ``KtM960x_GetError`` or ``KtM960x_TransientVoltageSetList``, so the notes
-at those calls say what is unconfirmed.
+at those calls state what is unconfirmed.
 """
 
 from __future__ import annotations

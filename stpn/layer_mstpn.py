@@ -37,9 +37,9 @@ def default_hebbian_init(constraints: SynapseConstraints) -> float:
     STPN half-width (1.25e-4) keeps every update below half a step and dF is always zero.
     On Pong frames through the untrained encoder the largest products are about 0.03.
     With 50 steps (25 for the published device), the untrained agent changed about 0.01 %
-    of its synapses per step, and training raised that to 4-6 % within 20,000 frames
-    (measured with seed 1, random actions and then A2C, frame skip 1). With no
-    discretisation (df_step 0) the original value is used.
+    of its synapses per step. Training raised that to 4-6 % within 20,000 frames. Both
+    figures were measured with seed 1 and frame skip 1, first with random actions, then
+    with A2C. With no discretisation (df_step 0) the original value is used.
     """
     if constraints.df_step > 0:
         return HEBBIAN_INIT_STEPS * constraints.df_step

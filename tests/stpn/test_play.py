@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from memsyn.cli import main
-from stpn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from stpn.checkpoint import CheckpointError, load_checkpoint
 from stpn.device import PUBLISHED_DEVICE_PATH, load_device_file
 from stpn.play import build_untrained_agent, play_games, write_untrained_checkpoint
 
@@ -40,15 +40,6 @@ def test_missing_checkpoint_rejected(tmp_path):
         load_checkpoint(tmp_path / "absent.pt")
 
 
-def plastic_checkpoint(tmp_path):
-    """Return an untrained checkpoint; its default Hebbian strengths give sparse updates."""
-    device = load_device_file(PUBLISHED_DEVICE_PATH)
-    agent = build_untrained_agent(device, seed=1)
-    extra = {"device": {"sha256": device.sha256, "lambda_range": "device"},
-             "settings": {"frame_skip": 4}}
-    return save_checkpoint(tmp_path / "plastic.pt", agent, extra=extra)
-
-
 def replay_trace(trace):
     """Replay F_t = lam * F_(t-1) + dF_t in float32 and return the sums of W + F per step."""
     w = trace["w"].reshape(-1).astype(np.float32)
@@ -71,7 +62,9 @@ def replay_trace(trace):
 
 @pytest.mark.slow
 def test_trace_replays_to_recorded_sums(tmp_path):
-    checkpoint = plastic_checkpoint(tmp_path)
+    # The default Hebbian strengths of an untrained agent give sparse updates.
+    checkpoint = write_untrained_checkpoint(PUBLISHED_DEVICE_PATH, tmp_path / "plastic.pt",
+                                            seed=1, frame_skip=4)
     summary = play_games(checkpoint, PUBLISHED_DEVICE_PATH, 1, tmp_path / "trace.npz", seed=2)
     trace = np.load(summary.trace_path, allow_pickle=False)
 
